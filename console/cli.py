@@ -1,0 +1,110 @@
+"""`ansim`: one command, several roles.
+
+Each subcommand lives in its own module with a ``run(args, config) -> int``;
+they are imported lazily so that `ansim simulate` never loads Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from console import config as config_module
+
+DESCRIPTION = """\
+Ansim: a keyboard-driven console for women's-safety control rooms.
+
+With no command, starts the all-in-one default on this machine: the embedded
+broker (when [broker] mode = "embedded"), the core, the simulated city, then
+the console. Quitting the console stops them all."""
+
+EPILOG = """\
+configuration: config.toml beside the package by default, or --config PATH;
+ANSIM_<SECTION>__<KEY>=value overrides one key (e.g. ANSIM_BROKER__PORT=1883)."""
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "console": ("console.app", "the operator console (TUI), connected to the configured broker"),
+    "core": ("console.core", "the authority: engine, journal, dispatch; publishes state"),
+    "broker": ("console.broker", "the embedded MQTT broker (amqtt), loopback only"),
+    "simulate": ("console.simulate", "a simulated Seoul: training feed and load generator"),
+    "all": ("console.allinone", "broker, core and simulator as children, then the console"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ansim",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--config", metavar="PATH", help="configuration file (default: config.toml)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("console", help=COMMANDS["console"][1], description=COMMANDS["console"][1])
+    p.add_argument("--operator", metavar="ID", help="operator id (overrides [operator] id)")
+    p.add_argument(
+        "--role",
+        choices=["observer", "operator", "supervisor"],
+        help="role shown and sent (the core checks it)",
+    )
+
+    p = sub.add_parser("core", help=COMMANDS["core"][1], description=COMMANDS["core"][1])
+    p.add_argument(
+        "--journal", metavar="PATH", help="SQLite journal file (overrides [journal] path)"
+    )
+    p.add_argument("--client-id", metavar="ID", help="MQTT client id (overrides [core] client_id)")
+
+    p = sub.add_parser("broker", help=COMMANDS["broker"][1], description=COMMANDS["broker"][1])
+    p.add_argument("--port", type=int, help="port to listen on (overrides [broker] port)")
+    p.add_argument(
+        "--persistence", metavar="DIR", help="keep retained messages and sessions in DIR"
+    )
+
+    p = sub.add_parser(
+        "simulate", help=COMMANDS["simulate"][1], description=COMMANDS["simulate"][1]
+    )
+    p.add_argument("--rate", type=float, help="events per second (overrides [simulate] rate)")
+    p.add_argument("--duration", type=float, help="seconds to run; 0 runs until stopped")
+    p.add_argument("--seed", type=int, help="random seed: same seed, same city, same events")
+    p.add_argument("--scenario", choices=["quiet", "evening", "storm"], help="mix of events")
+    p.add_argument("--cameras", type=int, help="number of cameras (up to 200,000)")
+    p.add_argument("--responders", type=int, help="number of responders")
+    p.add_argument("--source", help="source id the simulator publishes as")
+    p.add_argument("--no-resend", action="store_true", help="publish each SOS once, never resend")
+    p.add_argument("--quiet", action="store_true", help="no rate lines on stderr")
+
+    p = sub.add_parser("all", help=COMMANDS["all"][1], description=COMMANDS["all"][1])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        cfg = config_module.load(args.config)
+    except config_module.ConfigError as exc:
+        print(f"ansim: configuration error: {exc}", file=sys.stderr)
+        return 2
+    command = args.command or "all"
+    module = importlib.import_module(COMMANDS[command][0])
+    try:
+        return int(module.run(args, cfg) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

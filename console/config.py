@@ -1,0 +1,256 @@
+"""Typed configuration: `config.toml`, another file, and ANSIM_* overrides.
+
+A bad file fails at start with the file, the line, the key and what was
+expected; :class:`ConfigError` carries that sentence and the CLI prints it
+instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct, field
+
+from protocols.schemas import Role
+
+Positive = Annotated[float, Meta(gt=0)]
+NonNegative = Annotated[float, Meta(ge=0)]
+Port = Annotated[int, Meta(ge=1, le=65535)]
+PriorityLevel = Annotated[int, Meta(ge=1, le=4)]
+Hour = Annotated[int, Meta(ge=0, le=23)]
+
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "config.toml"
+ENV_PREFIX = "ANSIM_"
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for the person starting Ansim."""
+
+
+class _Section(Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class BrokerConfig(_Section):
+    mode: Literal["embedded", "external"] = "embedded"
+    host: str = "127.0.0.1"
+    port: Port = 18830
+    protocol: Literal[4, 5] = 5
+    keepalive: Annotated[int, Meta(ge=5, le=3600)] = 15
+    username: str = ""
+    password: str = ""
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    reconnect_min_s: Positive = 0.5
+    reconnect_max_s: Positive = 15.0
+    embedded_persistence: str = ""
+
+
+class OperatorConfig(_Section):
+    id: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$")] = "op1"
+    name: str = "Operator 1"
+    role: Role = Role.OPERATOR
+
+
+class CoreConfig(_Section):
+    client_id: Annotated[str, Meta(min_length=1, max_length=64)] = "ansim-core"
+    session_expiry_s: Annotated[int, Meta(gt=0)] = 86400
+    districts: list[str] = field(default_factory=list)
+    publish_interval_s: Positive = 0.2
+    tick_s: Positive = 1.0
+    log_interval_s: Positive = 60
+
+
+class JournalConfig(_Section):
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    path: str = "var/journal.db"
+    dsn: str = "postgresql://127.0.0.1:5432/ansim"
+    batch_max: Annotated[int, Meta(ge=1, le=100_000)] = 500
+
+
+class PriorityConfig(_Section):
+    sos: PriorityLevel = 1
+    scream: PriorityLevel = 2
+    fight: PriorityLevel = 2
+    person_down: PriorityLevel = field(default=2, name="person-down")
+    fall: PriorityLevel = 2
+    loitering: PriorityLevel = 4
+    intrusion: PriorityLevel = 4
+    crowding: PriorityLevel = 3
+    camera_fault: PriorityLevel = field(default=4, name="camera-fault")
+    public_alert: PriorityLevel = field(default=3, name="public-alert")
+    night_priority: PriorityLevel = 3
+    night_start_hour: Hour = 21
+    night_end_hour: Hour = 6
+    utc_offset_hours: Annotated[float, Meta(ge=-14, le=14)] = 9
+
+    def for_kind(self, kind: str) -> int:
+        """Base priority of an incident or CCTV kind, by its wire name."""
+        value = getattr(self, kind.replace("-", "_"), None)
+        return int(value) if isinstance(value, int) else 4
+
+
+class CorrelationConfig(_Section):
+    radius_m: Positive = 300.0
+    window_s: Positive = 600.0
+    sos_fold_s: Positive = 1800.0
+    flap_window_s: Positive = 900.0
+    cctv_fold_s: Positive = 120.0
+
+
+class SlaConfig(_Section):
+    ack_p1_s: Positive = 30.0
+    dispatch_p1_s: Positive = 120.0
+
+
+class DispatchConfig(_Section):
+    responders: Annotated[int, Meta(ge=1, le=50)] = 5
+    cameras: Annotated[int, Meta(ge=0, le=50)] = 8
+    shelters: Annotated[int, Meta(ge=0, le=20)] = 3
+    camera_radius_m: Positive = 300.0
+    speed_police_kmh: Positive = 30.0
+    speed_scout_kmh: Positive = 5.0
+    speed_guard_kmh: Positive = 6.0
+
+
+class SimulateConfig(_Section):
+    seed: int = 7
+    cameras: Annotated[int, Meta(ge=0, le=200_000)] = 2000
+    responders: Annotated[int, Meta(ge=0, le=20_000)] = 60
+    shelters: Annotated[int, Meta(ge=0, le=20_000)] = 200
+    rate: NonNegative = 2.0
+    scenario: Literal["quiet", "evening", "storm"] = "evening"
+    duration_s: NonNegative = 0
+    source: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$")] = (
+        "sim"
+    )
+    resend_s: Positive = 5.0
+
+
+class ConsoleConfig(_Section):
+    bell: bool = True
+    fps: Annotated[float, Meta(ge=1, le=60)] = 15
+    colors: Literal["auto", "16", "256"] = "auto"
+
+
+class PrivacyConfig(_Section):
+    retention_days: Annotated[int, Meta(ge=1)] = 30
+
+
+class Config(_Section):
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    operator: OperatorConfig = field(default_factory=OperatorConfig)
+    core: CoreConfig = field(default_factory=CoreConfig)
+    journal: JournalConfig = field(default_factory=JournalConfig)
+    priority: PriorityConfig = field(default_factory=PriorityConfig)
+    correlation: CorrelationConfig = field(default_factory=CorrelationConfig)
+    sla: SlaConfig = field(default_factory=SlaConfig)
+    dispatch: DispatchConfig = field(default_factory=DispatchConfig)
+    simulate: SimulateConfig = field(default_factory=SimulateConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+
+
+# --- loading -----------------------------------------------------------------------
+
+_PATH_IN_ERROR = re.compile(r" - at `\$((?:\.[^.`\[]+|\[\d+\])*)`$")
+_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `([^`]+)`")
+
+
+def load(
+    path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None
+) -> Config:
+    """Read ``path`` (default: the top-level config.toml), apply ANSIM_* overrides, validate."""
+    file = Path(path) if path is not None else DEFAULT_PATH
+    env = os.environ if environ is None else environ
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such configuration file") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    overridden = _apply_env(raw, env)
+    try:
+        return msgspec.convert(raw, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_explain(file, text, str(exc), overridden)) from None
+
+
+def _apply_env(raw: dict[str, Any], env: Any) -> dict[tuple[str, str], str]:
+    """Set ``raw[section][key]`` from ANSIM_SECTION__KEY; return which keys came from where."""
+    sources: dict[tuple[str, str], str] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].partition("__")
+        section, key = section.lower(), key.lower()
+        if section not in {f.encode_name for f in msgspec.structs.fields(Config)}:
+            raise ConfigError(f"{name}: no configuration section [{section}]")
+        fields = _fields_of(section)
+        if key not in fields and key.replace("_", "-") in fields:
+            key = key.replace("_", "-")
+        if key not in fields:
+            raise ConfigError(f"{name}: section [{section}] has no key '{key}'")
+        raw.setdefault(section, {})[key] = _parse_env_value(value)
+        sources[(section, key)] = name
+    return sources
+
+
+def _fields_of(section: str) -> set[str]:
+    section_type = {f.encode_name: f.type for f in msgspec.structs.fields(Config)}[section]
+    return {f.encode_name for f in msgspec.structs.fields(section_type)}
+
+
+def _parse_env_value(value: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def _explain(file: Path, text: str, message: str, overridden: dict[tuple[str, str], str]) -> str:
+    """Turn msgspec's 'Expected X - at `$.a.b`' into 'file:line: [a] b: expected X'."""
+    match = _PATH_IN_ERROR.search(message)
+    what = _PATH_IN_ERROR.sub("", message)
+    parts = [p for p in (match.group(1).split(".") if match else []) if p]
+    unknown = _UNKNOWN_FIELD.search(what)
+    if unknown:
+        parts.append(unknown.group(1))
+        what = "unknown key (a typo?)"
+    else:
+        what = what[:1].lower() + what[1:]
+    section = parts[0] if parts else ""
+    key = parts[1].split("[")[0] if len(parts) > 1 else ""
+    if (section, key) in overridden:
+        return f"{overridden[(section, key)]}: [{section}] {key}: {what}"
+    line = _line_of(text, section, key)
+    where = f"{file}:{line}" if line else str(file)
+    label = f"[{section}] {key}".strip() if section else "top level"
+    return f"{where}: {label}: {what}"
+
+
+def _line_of(text: str, section: str, key: str) -> int | None:
+    """The line that sets ``key`` in ``[section]`` (or the section header)."""
+    current = ""
+    header_line: int | None = None
+    key_pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=") if key else None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            current = stripped.strip("[]").strip()
+            if current == section:
+                header_line = number
+            continue
+        if current == section and key_pattern and key_pattern.match(line):
+            return number
+    return header_line

@@ -1,0 +1,380 @@
+"""Every message on the wire, as msgspec Structs.
+
+One definition serves MessagePack (the default) and JSON (accepted on ingest).
+Constraints live in the types, so a decode error names the offending field,
+e.g. ``Expected `float` <= 90.0 - at `$.lat```.
+
+Times are UNIX seconds (float). Distances are metres.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+from msgspec import Meta, Struct
+
+# --- constrained scalars -------------------------------------------------------
+
+Lat = Annotated[float, Meta(ge=-90.0, le=90.0, description="latitude, WGS84 degrees")]
+Lon = Annotated[float, Meta(ge=-180.0, le=180.0, description="longitude, WGS84 degrees")]
+Metres = Annotated[float, Meta(ge=0.0)]
+Seconds = Annotated[float, Meta(ge=0.0)]
+Timestamp = Annotated[float, Meta(ge=0.0, description="UNIX time, seconds")]
+Confidence = Annotated[float, Meta(ge=0.0, le=1.0)]
+Percent = Annotated[int, Meta(ge=0, le=100)]
+Priority = Annotated[int, Meta(ge=1, le=4, description="1 is the most urgent")]
+# Identifiers end up in MQTT topic levels, so no '/', '+', '#' or spaces.
+Ident = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+ShortText = Annotated[str, Meta(max_length=200)]
+LongText = Annotated[str, Meta(max_length=4000)]
+Url = Annotated[str, Meta(max_length=2000, pattern=r"^https?://")]
+
+
+class _Wire(Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """Base for wire messages: keyword-only, immutable, compact on the wire."""
+
+
+# --- enumerations ----------------------------------------------------------------
+
+
+class SosTrigger(enum.StrEnum):
+    BUTTON = "button"
+    SHAKE = "shake"
+    VOICE = "voice"
+    TIMER_EXPIRED = "timer-expired"  # a "walking home" check-in that went silent
+
+
+class CctvKind(enum.StrEnum):
+    SCREAM = "scream"
+    FALL = "fall"
+    FIGHT = "fight"
+    LOITERING = "loitering"
+    INTRUSION = "intrusion"
+    PERSON_DOWN = "person-down"
+    CROWDING = "crowding"
+
+
+class CameraHealthStatus(enum.StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    TAMPERED = "tampered"
+    VIDEO_LOSS = "video-loss"
+
+
+class CameraStatus(enum.StrEnum):
+    """A camera as the console shows it: health plus 'alarm' while an event is open."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+    TAMPERED = "tampered"
+    VIDEO_LOSS = "video-loss"
+    ALARM = "alarm"
+
+
+class UnitKind(enum.StrEnum):
+    POLICE = "police"  # patrol car
+    SCOUT = "scout"  # safe-return-home scout, on foot
+    GUARD = "guard"  # security guard
+
+
+class ResponderStatus(enum.StrEnum):
+    AVAILABLE = "available"
+    DISPATCHED = "dispatched"
+    EN_ROUTE = "en-route"
+    ON_SCENE = "on-scene"
+    OFF_DUTY = "off-duty"
+
+
+class IncidentKind(enum.StrEnum):
+    SOS = "sos"
+    CCTV = "cctv"
+    CAMERA_FAULT = "camera-fault"
+    PUBLIC_ALERT = "public-alert"
+
+
+class IncidentStatus(enum.StrEnum):
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    DISPATCHED = "dispatched"
+    ON_SCENE = "on-scene"
+    RESOLVED = "resolved"
+    FALSE_ALARM = "false-alarm"
+
+    @property
+    def is_closed(self) -> bool:
+        return self in (IncidentStatus.RESOLVED, IncidentStatus.FALSE_ALARM)
+
+
+class Action(enum.StrEnum):
+    ACK = "ack"
+    DISPATCH = "dispatch"
+    ON_SCENE = "on-scene"
+    RESOLVE = "resolve"
+    FALSE_ALARM = "false-alarm"
+    ESCALATE = "escalate"
+    CANCEL_ESCALATION = "cancel-escalation"
+    NOTE = "note"
+    CLAIM = "claim"
+    RELEASE = "release"
+
+
+class Role(enum.StrEnum):
+    OBSERVER = "observer"
+    OPERATOR = "operator"
+    SUPERVISOR = "supervisor"
+
+
+# --- raw inputs (sources publish) ------------------------------------------------
+
+
+class SosAlarm(_Wire, frozen=True, tag="sos"):
+    """A phone's SOS. ``alarm_id`` is unique per source; resends carry the same id."""
+
+    alarm_id: Ident
+    source: Ident  # who publishes (app backend, gateway, simulator): receipts go back here
+    device_id: Ident
+    name: ShortText  # the person's display name
+    lat: Lat
+    lon: Lon
+    accuracy_m: Metres
+    trigger: SosTrigger
+    ts: Timestamp
+    battery: Percent | None = None
+    phone: Annotated[str, Meta(max_length=32)] | None = None
+
+
+class CctvEvent(_Wire, frozen=True, tag="cctv"):
+    """An analytics event from a smart camera or a VMS."""
+
+    event_id: Ident
+    camera_id: Ident
+    kind: CctvKind
+    confidence: Confidence
+    ts: Timestamp
+    snapshot_url: Url | None = None
+    # Optional: when absent the core uses the camera's registered position.
+    lat: Lat | None = None
+    lon: Lon | None = None
+    withdrawn: bool = False  # the analytics took it back (false positive)
+
+
+class CameraHealth(_Wire, frozen=True, tag="camera"):
+    """A camera's own health report; the descriptive fields register it."""
+
+    camera_id: Ident
+    status: CameraHealthStatus
+    ts: Timestamp
+    name: ShortText | None = None
+    district: ShortText | None = None
+    lat: Lat | None = None
+    lon: Lon | None = None
+
+
+class ResponderReport(_Wire, frozen=True, tag="responder"):
+    """A responder's own status and position (radio terminal, phone, OwnTracks)."""
+
+    responder_id: Ident
+    kind: UnitKind
+    status: ResponderStatus
+    lat: Lat
+    lon: Lon
+    ts: Timestamp
+    name: ShortText | None = None
+
+
+RawEvent = SosAlarm | CctvEvent | CameraHealth | ResponderReport
+
+# --- operators ---------------------------------------------------------------------
+
+
+class Command(_Wire, frozen=True, tag="cmd"):
+    """An operator's command. ``cmd_id`` is unique per operator, so resends fold."""
+
+    cmd_id: Ident
+    operator: Ident
+    action: Action
+    ts: Timestamp
+    incident_id: Ident | None = None
+    responder_id: Ident | None = None
+    disposition: ShortText | None = None
+    text: LongText | None = None
+
+
+class Reply(_Wire, frozen=True, tag="reply"):
+    """The core's answer to one command: done, or refused and why."""
+
+    cmd_id: Ident
+    operator: Ident
+    ok: bool
+    ts: Timestamp
+    reason: LongText = ""
+    incident_id: Ident | None = None
+
+
+class Presence(_Wire, frozen=True, tag="presence"):
+    """Who is at a console. Also the last will, with ``online=False``."""
+
+    operator: Ident
+    online: bool
+    ts: Timestamp
+    role: Role = Role.OPERATOR
+    host: ShortText | None = None
+
+
+class Receipt(_Wire, frozen=True, tag="receipt"):
+    """The core has journaled this SOS; the source may stop resending it."""
+
+    alarm_id: Ident
+    source: Ident
+    incident_id: Ident
+    ts: Timestamp
+
+
+# --- state (the core publishes, retained) -------------------------------------------
+
+
+class HistoryEntry(_Wire, frozen=True):
+    ts: Timestamp
+    actor: ShortText  # operator id, or "core" for automatic changes
+    action: ShortText
+    detail: LongText = ""
+
+
+class Note(_Wire, frozen=True):
+    ts: Timestamp
+    operator: ShortText
+    text: LongText
+
+
+class CorrelatedEvent(_Wire, frozen=True):
+    """A raw event folded into an incident (a CCTV event near an SOS, a resend)."""
+
+    ts: Timestamp
+    kind: ShortText
+    source: ShortText
+    detail: ShortText = ""
+    snapshot_url: Url | None = None
+
+
+class NearbyCamera(_Wire, frozen=True):
+    camera_id: Ident
+    distance_m: Metres
+    status: CameraStatus
+    name: ShortText = ""
+    snapshot_url: Url | None = None
+
+
+class Recommendation(_Wire, frozen=True):
+    """A responder the core suggests, nearest first."""
+
+    responder_id: Ident
+    kind: UnitKind
+    distance_m: Metres
+    eta_s: Seconds
+
+
+class NearbyShelter(_Wire, frozen=True):
+    shelter_id: Ident
+    name: ShortText
+    kind: ShortText
+    distance_m: Metres
+    lat: Lat
+    lon: Lon
+
+
+class IncidentState(_Wire, frozen=True, tag="incident"):
+    id: Ident
+    kind: IncidentKind
+    priority: Priority
+    status: IncidentStatus
+    lat: Lat
+    lon: Lon
+    district: ShortText
+    place: ShortText
+    source: ShortText  # device or camera id
+    title: ShortText
+    created: Timestamp
+    updated: Timestamp
+    escalated: bool = False
+    owner: ShortText | None = None
+    responders: tuple[str, ...] = ()
+    person: ShortText | None = None  # personal data: shown in the detail only
+    phone: ShortText | None = None
+    sos_count: int = 0
+    events: tuple[CorrelatedEvent, ...] = ()
+    notes: tuple[Note, ...] = ()
+    history: tuple[HistoryEntry, ...] = ()
+    ack_deadline: Timestamp | None = None  # SLA: escalates if not acknowledged by then
+    dispatch_deadline: Timestamp | None = None
+    acknowledged_at: Timestamp | None = None
+    closed_at: Timestamp | None = None
+    disposition: ShortText | None = None
+    cameras: tuple[NearbyCamera, ...] = ()
+    recommended: tuple[Recommendation, ...] = ()
+    shelters: tuple[NearbyShelter, ...] = ()
+
+
+class CameraCell(_Wire, frozen=True):
+    id: Ident
+    status: CameraStatus
+    lat: Lat
+    lon: Lon
+    name: ShortText = ""
+    last_seen: Timestamp = 0.0
+
+
+class DistrictCameras(_Wire, frozen=True, tag="cameras"):
+    district: ShortText
+    ts: Timestamp
+    cameras: tuple[CameraCell, ...] = ()
+    online: int = 0
+    offline: int = 0
+    tampered: int = 0
+    alarm: int = 0
+
+
+class ResponderState(_Wire, frozen=True, tag="responder-state"):
+    id: Ident
+    kind: UnitKind
+    status: ResponderStatus
+    lat: Lat
+    lon: Lon
+    last_seen: Timestamp
+    status_since: Timestamp
+    name: ShortText = ""
+    incident_id: Ident | None = None
+
+
+class Shelter(_Wire, frozen=True):
+    id: Ident
+    name: ShortText
+    kind: ShortText  # "24h-store", "police-box", ...
+    lat: Lat
+    lon: Lon
+    district: ShortText = ""
+
+
+class Summary(_Wire, frozen=True, tag="summary"):
+    ts: Timestamp
+    open_by_priority: tuple[int, int, int, int] = (0, 0, 0, 0)
+    open_total: int = 0
+    oldest_unacked: Timestamp | None = None
+    events_total: int = 0
+    events_per_s: float = 0.0
+    rate_history: tuple[float, ...] = ()  # recent events/s, oldest first, for a sparkline
+    rejected_total: int = 0
+    operators: tuple[str, ...] = ()
+    alarms: tuple[str, ...] = ()  # system alarms every console must show (journal, broker)
+    core_id: ShortText = ""
+
+
+class ShelterList(_Wire, frozen=True, tag="shelters"):
+    ts: Timestamp
+    shelters: tuple[Shelter, ...] = ()
+
+
+StateMessage = IncidentState | DistrictCameras | ResponderState | Summary | ShelterList
+
+# Every tagged message, for a generic decoder (journal replay, debugging tools).
+AnyMessage = RawEvent | Command | Reply | Presence | Receipt | StateMessage

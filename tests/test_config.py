@@ -1,0 +1,92 @@
+"""The configuration: defaults load, bad files and bad overrides are named precisely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from console import config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "ansim.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_default_file_loads_and_matches_struct_defaults() -> None:
+    loaded = config.load(environ={})
+    assert loaded == config.Config(), "config.toml and the struct defaults drifted apart"
+
+
+def test_empty_file_takes_defaults(tmp_path: Path) -> None:
+    assert config.load(write(tmp_path, ""), environ={}) == config.Config()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[broker]\nport = 99999\n", ":2: [broker] port: expected `int` <= 65535"),
+        ("[correlation]\n\nradus_m = 3\n", ":3: [correlation] radus_m: unknown key"),
+        ('[sla]\nack_p1_s = "soon"\n', ":2: [sla] ack_p1_s: expected `float`, got `str`"),
+        ('[operator]\nrole = "god"\n', ":2: [operator] role: invalid enum value 'god'"),
+        ("[priority]\nsos = 0\n", ":2: [priority] sos: expected `int` >= 1"),
+        ('[broker]\nmode = "cloud"\n', ":2: [broker] mode: invalid enum value 'cloud'"),
+    ],
+)
+def test_bad_value_names_file_line_and_key(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(config.ConfigError) as info:
+        config.load(path, environ={})
+    assert str(info.value) == f"{path}{expected}" or str(info.value).startswith(f"{path}{expected}")
+
+
+def test_syntax_error_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "[broker\n")
+    with pytest.raises(config.ConfigError, match=r"not valid TOML: .*line 1"):
+        config.load(path, environ={})
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(config.ConfigError, match="no such configuration file"):
+        config.load(tmp_path / "nope.toml", environ={})
+
+
+def test_environment_overrides_one_key(tmp_path: Path) -> None:
+    env = {
+        "ANSIM_BROKER__PORT": "1883",
+        "ANSIM_OPERATOR__ID": "op-gangnam-2",
+        "ANSIM_CORE__DISTRICTS": '["Gangnam-gu", "Seocho-gu"]',
+        "ANSIM_PRIORITY__PERSON_DOWN": "1",
+        "UNRELATED": "x",
+    }
+    loaded = config.load(write(tmp_path, "[broker]\nport = 2000\n"), environ=env)
+    assert loaded.broker.port == 1883
+    assert loaded.operator.id == "op-gangnam-2"
+    assert loaded.core.districts == ["Gangnam-gu", "Seocho-gu"]
+    assert loaded.priority.for_kind("person-down") == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"ANSIM_BROKER__PORT": "abc"}, "ANSIM_BROKER__PORT: [broker] port: expected `int`"),
+        ({"ANSIM_NOPE__X": "1"}, "ANSIM_NOPE__X: no configuration section [nope]"),
+        ({"ANSIM_BROKER__PROT": "1"}, "ANSIM_BROKER__PROT: section [broker] has no key 'prot'"),
+    ],
+)
+def test_bad_override_names_the_variable(
+    tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
+    with pytest.raises(config.ConfigError) as info:
+        config.load(write(tmp_path, ""), environ=env)
+    assert str(info.value).startswith(expected)
+
+
+def test_priority_for_kind_defaults() -> None:
+    prio = config.PriorityConfig()
+    assert prio.for_kind("sos") == 1
+    assert prio.for_kind("scream") == 2
+    assert prio.for_kind("camera-fault") == 4
+    assert prio.for_kind("something-new") == 4
