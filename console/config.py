@@ -65,6 +65,10 @@ class CoreConfig(_Section):
     publish_interval_s: Positive = 0.2
     tick_s: Positive = 1.0
     log_interval_s: Positive = 60
+    # Role of an operator not listed in [roles].
+    default_role: Role = Role.OPERATOR
+    # Where the safe shelters come from: "simulated" (the training city's) or a JSON file.
+    shelters: str = "simulated"
 
 
 class JournalConfig(_Section):
@@ -143,6 +147,9 @@ class PrivacyConfig(_Section):
     retention_days: Annotated[int, Meta(ge=1)] = 30
 
 
+_TRAINING_ROLES = {"op1": Role.OPERATOR, "sup1": Role.SUPERVISOR, "watch1": Role.OBSERVER}
+
+
 class Config(_Section):
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     operator: OperatorConfig = field(default_factory=OperatorConfig)
@@ -155,6 +162,11 @@ class Config(_Section):
     simulate: SimulateConfig = field(default_factory=SimulateConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    roles: dict[str, Role] = field(default_factory=lambda: dict(_TRAINING_ROLES))
+
+    def role_of(self, operator: str) -> Role:
+        """The role the core grants an operator (the broker's ACL vouches for the id)."""
+        return self.roles.get(operator, self.core.default_role)
 
 
 # --- loading -----------------------------------------------------------------------
@@ -208,7 +220,17 @@ def _apply_env(raw: dict[str, Any], env: Any) -> dict[tuple[str, str], str]:
 
 def _fields_of(section: str) -> set[str]:
     section_type = {f.encode_name: f.type for f in msgspec.structs.fields(Config)}[section]
+    if not (isinstance(section_type, type) and issubclass(section_type, Struct)):
+        return _ANY_KEY  # a free table such as [roles]
     return {f.encode_name for f in msgspec.structs.fields(section_type)}
+
+
+class _AnyKey(set[str]):
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_ANY_KEY = _AnyKey()
 
 
 def _parse_env_value(value: str) -> Any:

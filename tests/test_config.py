@@ -90,3 +90,13 @@ def test_priority_for_kind_defaults() -> None:
     assert prio.for_kind("scream") == 2
     assert prio.for_kind("camera-fault") == 4
     assert prio.for_kind("something-new") == 4
+
+
+def test_roles_from_config_and_environment(tmp_path: Path) -> None:
+    loaded = config.load(
+        write(tmp_path, '[core]\ndefault_role = "observer"\n[roles]\nboss = "supervisor"\n'),
+        environ={"ANSIM_ROLES__OP7": '"operator"'},
+    )
+    assert loaded.role_of("boss") == "supervisor"
+    assert loaded.role_of("op7") == "operator"
+    assert loaded.role_of("stranger") == "observer"
