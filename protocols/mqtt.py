@@ -1,0 +1,567 @@
+"""The MQTT transport: one long-lived connection that reconnects, resubscribes and never drops.
+
+Built on aiomqtt 2.x (paho-mqtt underneath). An aiomqtt ``Client`` is one
+connection; :class:`Transport` makes a new one for every (re)connect, so all
+session continuity has to come from the broker. Two traps follow from that
+(see docs/transport.md):
+
+* MQTT 5: paho's default ``clean_start=MQTT_CLEAN_START_FIRST_ONLY`` counts
+  "first" per client object, so every fresh ``Client`` starts a clean session
+  and the broker throws away what it queued for us. A persistent transport
+  therefore sends ``clean_start=False`` and a session expiry interval > 0.
+* aiomqtt's ``max_queued_incoming_messages`` discards messages *after* paho
+  acknowledged them to the broker. The incoming queue here is unbounded; the
+  backpressure tool is manual ack (the broker stops sending once its
+  in-flight window of unacknowledged messages is full).
+
+Payloads stay bytes: decoding and dead-lettering are the caller's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import math
+import random
+import ssl
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+__all__ = [
+    "ConnectionState",
+    "Incoming",
+    "MqttSettings",
+    "NotConnected",
+    "Transport",
+    "TransportStats",
+    "Will",
+    "backoff_delay",
+]
+
+log = logging.getLogger("ansim.mqtt")
+
+T = TypeVar("T")
+
+CONNECT_TIMEOUT_S: Final = 10.0
+DISCONNECT_TIMEOUT_S: Final = 5.0
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    protocol: int = 5  # 5 = MQTT 5, 4 = MQTT 3.1.1
+    keepalive: int = 15
+    username: str = ""
+    password: str = ""
+    tls_ca: str = ""  # non-empty turns TLS on
+    tls_cert: str = ""
+    tls_key: str = ""
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 15.0
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Will:
+    """Published by the broker if the connection dies without a DISCONNECT."""
+
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+class ConnectionState(enum.Enum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+
+
+class NotConnected(Exception):
+    """The transport has no connection right now (or lost it before the broker answered)."""
+
+
+@dataclass
+class TransportStats:
+    received: int = 0
+    published: int = 0
+    reconnects: int = 0  # successful connections after the first
+
+
+@dataclass
+class Incoming:
+    """One received message. In manual-ack mode the broker hears of it only through :meth:`ack`."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    mid: int
+    _acker: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
+    _acked: bool = field(default=False, repr=False, compare=False)
+
+    def ack(self) -> None:
+        """Send the PUBACK now (manual-ack mode only); safe from any thread, and idempotent.
+
+        If the connection that delivered this message is gone, nothing is sent: the
+        broker redelivers it on the next connection, and a packet id from an old
+        connection must never acknowledge whatever reuses it on the new one.
+        """
+        if self._acked or self._acker is None:
+            return
+        self._acked = True
+        self._acker(self.mid, self.qos)
+
+
+def backoff_delay(
+    attempt: int, low: float, high: float, rand: Callable[[], float] = random.random
+) -> float:
+    """Capped exponential backoff with jitter: in [cap/2, cap], cap = min(high, low·2^attempt).
+
+    The jitter keeps twenty consoles from reconnecting in lockstep after a broker restart;
+    the lower half is kept so a retry never comes sooner than half the intended pause.
+    """
+    cap = min(high, low * 2 ** min(attempt, 32))
+    return cap * (0.5 + 0.5 * rand())
+
+
+class _Connection(aiomqtt.Client):
+    """One aiomqtt connection, plus the few things aiomqtt 2.x does not expose.
+
+    This is the only place that touches aiomqtt's or paho's private API:
+
+    * every message goes straight into the transport's inbox from paho's callback
+      (aiomqtt's own per-client queue would die with the client, taking messages
+      paho had already acknowledged with it);
+    * manual ack (aiomqtt issue #345): ``manual_ack_set`` before connecting, then
+      ``ack(mid, qos)`` on the paho client, always from the event loop thread,
+      because aiomqtt drives paho's socket from that loop and paho is not
+      thread-safe;
+    * the CONNACK's session-present flag, so a resumed session can be told from a
+      fresh one;
+    * a connection closed before its CONNACK (a TLS mismatch, a broker going down)
+      fails the connect at once, where aiomqtt would wait for its full timeout.
+    """
+
+    def __init__(self, sink: Callable[[Incoming], None], manual_ack: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._sink = sink
+        self._manual_ack = manual_ack
+        self._loop_thread = threading.get_ident()
+        self._closed = False
+        self.session_present = False
+        self._client.manual_ack_set(manual_ack)
+
+    def close(self) -> None:
+        self._closed = True
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.ConnectFlags,
+        reason_code: Any,
+        properties: Properties | None = None,
+    ) -> None:
+        self.session_present = bool(flags.session_present)
+        super()._on_connect(client, userdata, flags, reason_code, properties)
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason_code: Any,
+        properties: Properties | None = None,
+    ) -> None:
+        if not self._connected.done():
+            why = "closed by the broker before CONNACK (TLS or protocol mismatch?)"
+            self._connected.set_exception(aiomqtt.MqttError(why))
+        super()._on_disconnect(client, userdata, flags, reason_code, properties)
+
+    def abort(self) -> None:
+        """Best effort to drop a connection attempt that is being abandoned."""
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self._client.disconnect()
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        acker = self._ack if self._manual_ack and message.qos > 0 else None
+        self._sink(
+            Incoming(
+                topic=message.topic,
+                payload=bytes(message.payload),
+                qos=message.qos,
+                retain=bool(message.retain),
+                mid=message.mid,
+                _acker=acker,
+            )
+        )
+
+    def _ack(self, mid: int, qos: int) -> None:
+        if threading.get_ident() != self._loop_thread:
+            self._loop.call_soon_threadsafe(self._ack, mid, qos)
+            return
+        if not self._closed:
+            self._client.ack(mid, qos)
+
+
+class Transport:
+    """A self-healing MQTT connection. Use as ``async with Transport(...) as t:``."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        client_id: str,
+        *,
+        subscriptions: Sequence[str | tuple[str, int]] = (),
+        persistent: bool = False,
+        session_expiry_s: int = 86400,
+        will: Will | None = None,
+        manual_ack: bool = False,
+        on_connect_publish: Sequence[tuple[str, bytes, bool]] = (),
+        on_state: Callable[[ConnectionState, str], None] | None = None,
+    ) -> None:
+        if persistent and not client_id:
+            raise ValueError("a persistent session needs a fixed client id")
+        self.settings = settings
+        self.client_id = client_id
+        self.subscriptions: list[tuple[str, int]] = [
+            (s, 1) if isinstance(s, str) else (s[0], s[1]) for s in subscriptions
+        ]
+        self.persistent = persistent
+        self.session_expiry_s = session_expiry_s
+        self.will = will
+        self.manual_ack = manual_ack
+        self.on_connect_publish = list(on_connect_publish)
+        self.on_state = on_state
+        self.stats = TransportStats()
+        self._state = ConnectionState.DISCONNECTED
+        self._session_present = False
+        self._inbox: asyncio.Queue[Incoming | None] = asyncio.Queue()  # unbounded, on purpose
+        self._conn: _Connection | None = None
+        self._lost: asyncio.Future[None] | None = None
+        self._connected = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> Transport:
+        if self._task is not None:
+            raise RuntimeError("Transport is not reentrant")
+        if self._stopping.is_set():  # entered again after a close: messages() starts afresh
+            self._inbox = asyncio.Queue()
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name=f"mqtt:{self.client_id}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()
+        if not self.connected:
+            task.cancel()  # nothing to disconnect cleanly: don't wait out a connect attempt
+        try:
+            await asyncio.wait_for(task, DISCONNECT_TIMEOUT_S)
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise  # our caller is being cancelled, not just the loop task
+        except TimeoutError:
+            log.warning("%s: no clean disconnect from %s", self.client_id, self.settings.address)
+        if self._state is not ConnectionState.DISCONNECTED:
+            self._set_state(ConnectionState.DISCONNECTED, "closed")
+        self._inbox.put_nowait(None)  # ends messages() once what is queued is consumed
+
+    # --- public API --------------------------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        return self._state
+
+    @property
+    def connected(self) -> bool:
+        return self._state is ConnectionState.CONNECTED
+
+    @property
+    def session_present(self) -> bool:
+        """Whether the broker resumed an existing session on the latest connect."""
+        return self._session_present
+
+    async def wait_connected(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Return once connected; raise TimeoutError after ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            await self._connected.wait()
+
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        timeout: float | None = 10.0,  # noqa: ASYNC109
+    ) -> None:
+        """Publish now, returning after the broker's PUBACK (QoS 1); never queues.
+
+        Raises NotConnected when there is no connection or it is lost before the
+        PUBACK (the message may or may not have reached the broker: resend it under
+        the same id and let the receiver fold duplicates), TimeoutError after
+        ``timeout`` seconds.
+        """
+        conn, lost = self._conn, self._lost
+        if conn is None or lost is None or not self.connected:
+            raise NotConnected(f"not connected to {self.settings.address}")
+        await self._publish_on(conn, lost, topic, payload, qos, retain, timeout)
+        self.stats.published += 1
+
+    def messages(self) -> AsyncIterator[Incoming]:
+        """Every received message, across reconnects, until the transport is closed.
+
+        Meant for one consumer: two iterators would split the messages between them.
+        Cancelling a pending ``anext()`` (a timeout, say) loses nothing and leaves the
+        iterator usable, unlike an async generator's.
+        """
+        return _Messages(self._inbox)
+
+    # --- the connection loop -----------------------------------------------------------
+
+    async def _run(self) -> None:
+        attempt = 0
+        ever_connected = False
+        while not self._stopping.is_set():
+            self._set_state(ConnectionState.CONNECTING, self.settings.address)
+            connected_for, reason = await self._connect_once(reconnect=ever_connected)
+            if self._stopping.is_set():
+                break
+            if connected_for is not None:
+                ever_connected = True
+                # A connection dropped at once (a duplicate client id taking over, a
+                # broker kicking us out) must not reset the backoff, or we would spin.
+                if connected_for >= self.settings.reconnect_max_s:
+                    attempt = 0
+            delay = backoff_delay(
+                attempt, self.settings.reconnect_min_s, self.settings.reconnect_max_s
+            )
+            attempt += 1
+            self._set_state(ConnectionState.DISCONNECTED, reason)
+            what = "lost" if connected_for is not None else "cannot connect to"
+            log.warning("%s %s: %s; retry in %.2g s", what, self.settings.address, reason, delay)
+            try:
+                async with asyncio.timeout(delay):
+                    await self._stopping.wait()
+            except TimeoutError:
+                pass
+        if self._state is not ConnectionState.DISCONNECTED:
+            log.info("disconnected from %s (closed)", self.settings.address)
+        self._set_state(ConnectionState.DISCONNECTED, "closed")
+
+    async def _connect_once(self, *, reconnect: bool) -> tuple[float | None, str]:
+        """One connection from CONNECT to its end: (seconds it was up or None, why it ended)."""
+        conn = self._new_connection()
+        up_since: float | None = None
+        try:
+            async with conn:
+                lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                watcher = asyncio.create_task(self._watch(conn, lost))
+                stop = asyncio.create_task(self._stopping.wait())
+                try:
+                    await _unless_lost(self._on_connected(conn, lost, reconnect=reconnect), lost)
+                    up_since = time.monotonic()
+                    ends: set[asyncio.Future[Any]] = {stop, lost}
+                    await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    self._connection_ended(conn)
+                    watcher.cancel()
+                    stop.cancel()
+                if lost.done():
+                    reason = _describe(lost.exception() or ConnectionError("disconnected"))
+                else:
+                    reason = "closed"
+        except asyncio.CancelledError:
+            conn.abort()
+            self._connection_ended(conn)
+            raise
+        except Exception as exc:  # a transport must outlive any single failure
+            self._connection_ended(conn)
+            if not isinstance(exc, aiomqtt.MqttError | OSError | TimeoutError | NotConnected):
+                log.exception("unexpected error on the MQTT connection")
+            reason = _describe(exc)
+        if up_since is not None:
+            return time.monotonic() - up_since, reason
+        return None, reason
+
+    async def _watch(self, conn: _Connection, lost: asyncio.Future[None]) -> None:
+        # aiomqtt's message iterator is the public way to learn of a disconnect; it never
+        # yields here because _Connection routes messages to the inbox instead.
+        try:
+            async for _ in conn.messages:
+                pass
+        except aiomqtt.MqttError as exc:
+            if not lost.done():
+                lost.set_exception(exc.__cause__ or exc)
+                lost.exception()  # retrieved: no "never retrieved" warning if unused
+
+    async def _on_connected(
+        self, conn: _Connection, lost: asyncio.Future[None], *, reconnect: bool
+    ) -> None:
+        if self.subscriptions:
+            granted: Sequence[int | ReasonCode] = await conn.subscribe(
+                self.subscriptions, timeout=CONNECT_TIMEOUT_S
+            )
+            for (topic, _), code in zip(self.subscriptions, granted, strict=False):
+                if code.is_failure if isinstance(code, ReasonCode) else code >= 0x80:
+                    log.error("subscription to %s refused by the broker: %s", topic, code)
+        for topic, payload, retain in self.on_connect_publish:
+            await self._publish_on(conn, lost, topic, payload, 1, retain, CONNECT_TIMEOUT_S)
+        self._conn, self._lost = conn, lost
+        self._session_present = conn.session_present
+        if reconnect:
+            self.stats.reconnects += 1
+        session = ""
+        if self.persistent:
+            session = " (session resumed)" if conn.session_present else " (new session)"
+        log.info("connected to %s as %s%s", self.settings.address, self.client_id, session)
+        self._set_state(ConnectionState.CONNECTED, self.settings.address + session)
+
+    def _connection_ended(self, conn: _Connection) -> None:
+        conn.close()
+        if self._conn is conn:
+            self._conn = self._lost = None
+        self._connected.clear()
+
+    async def _publish_on(
+        self,
+        conn: _Connection,
+        lost: asyncio.Future[None],
+        topic: str,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        limit_s: float | None,
+    ) -> None:
+        sending = conn.publish(topic, payload, qos=qos, retain=retain, timeout=math.inf)
+        try:
+            async with asyncio.timeout(limit_s):
+                await _unless_lost(sending, lost)
+        except aiomqtt.MqttError as exc:
+            raise NotConnected(f"publish to {topic} failed: {exc}") from exc
+
+    def _new_connection(self) -> _Connection:
+        s = self.settings
+        v5 = s.protocol == 5
+        properties = None
+        if v5 and self.persistent:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = self.session_expiry_s
+        will = None
+        if self.will is not None:
+            w = self.will
+            will = aiomqtt.Will(w.topic, w.payload, qos=w.qos, retain=w.retain)
+        tls = None
+        if s.tls_ca:
+            tls = aiomqtt.TLSParameters(
+                ca_certs=s.tls_ca,
+                certfile=s.tls_cert or None,
+                keyfile=s.tls_key or None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        return _Connection(
+            self._deliver,
+            self.manual_ack,
+            hostname=s.host,
+            port=s.port,
+            identifier=self.client_id or None,
+            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+            username=s.username or None,
+            password=s.password or None,
+            keepalive=s.keepalive,
+            timeout=CONNECT_TIMEOUT_S,
+            will=will,
+            tls_params=tls,
+            # paho refuses clean_session under MQTT 5, and under MQTT 5 "first only"
+            # would mean every reconnect, since each connection is a new client object.
+            clean_session=None if v5 else not self.persistent,
+            clean_start=(not self.persistent) if v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=properties,
+            logger=logging.getLogger("ansim.mqtt.paho"),
+        )
+
+    def _deliver(self, message: Incoming) -> None:
+        self.stats.received += 1
+        self._inbox.put_nowait(message)
+
+    def _set_state(self, state: ConnectionState, detail: str) -> None:
+        if state is ConnectionState.CONNECTED:
+            self._connected.set()
+        else:
+            self._connected.clear()
+        if state is self._state and state is not ConnectionState.CONNECTED:
+            return
+        self._state = state
+        if self.on_state is not None:
+            try:
+                self.on_state(state, detail)
+            except Exception:
+                log.exception("on_state callback failed")
+
+
+async def _unless_lost(work: Coroutine[Any, Any, T], lost: asyncio.Future[None]) -> T:
+    """Run ``work`` unless the connection ends first.
+
+    aiomqtt waits for a SUBACK or PUBACK that can no longer come once the connection
+    is gone (until its own timeout), so race it against the end of the connection.
+    """
+    task = asyncio.create_task(work)
+    either: set[asyncio.Future[Any]] = {task, lost}
+    try:
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done():
+            task.cancel()
+    if task.cancelled():
+        raise NotConnected("connection lost")
+    return task.result()
+
+
+class _Messages:
+    def __init__(self, inbox: asyncio.Queue[Incoming | None]) -> None:
+        self._inbox = inbox
+
+    def __aiter__(self) -> _Messages:
+        return self
+
+    async def __anext__(self) -> Incoming:
+        item = await self._inbox.get()
+        if item is None:
+            self._inbox.put_nowait(None)  # closed stays closed for every iterator
+            raise StopAsyncIteration
+        return item
+
+
+def _describe(exc: BaseException) -> str:
+    rc = getattr(exc, "rc", None)
+    # paho reports a dropped socket as "Unspecified error" (MQTT 5) or code 7 (3.1.1).
+    if rc is not None and int(getattr(rc, "value", rc)) in (paho.MQTT_ERR_CONN_LOST, 128):
+        return "connection lost"
+    text = str(exc) or type(exc).__name__
+    cause = exc.__cause__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text = f"{text} ({cause})"
+    return text
