@@ -1,0 +1,102 @@
+"""What the engine asks the core to do after an input: publish, reply, ring, clear.
+
+Effects are plain frozen values; the core interprets them (publishing state,
+sending replies and receipts, ringing the bell). The engine never does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protocols.schemas import Receipt, Reply
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentChanged:
+    """Publish the incident's state again (``Engine.incident_state``)."""
+
+    incident_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentClosed:
+    """The incident is resolved or a false alarm: clear its retained state."""
+
+    incident_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CameraChanged:
+    """A camera's displayed status or registration changed: republish its district."""
+
+    camera_id: str
+    district: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponderChanged:
+    """Publish the responder's state again (``Engine.responder_state``)."""
+
+    responder_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendReply:
+    """The one answer to one operator command."""
+
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class SendReceipt:
+    """The SOS is accepted (new, folded or a resend): the source may stop resending."""
+
+    receipt: Receipt
+
+
+@dataclass(frozen=True, slots=True)
+class Escalated:
+    """An incident was escalated (SLA breach or an operator): supervisors must see it."""
+
+    incident_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewHighPriority:
+    """A new P1 (or an incident raised to P1): ring the console bell."""
+
+    incident_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A raw event the engine could not use (e.g. a CCTV event from a camera of unknown position)."""
+
+    reason: str
+
+
+Effect = (
+    IncidentChanged
+    | IncidentClosed
+    | CameraChanged
+    | ResponderChanged
+    | SendReply
+    | SendReceipt
+    | Escalated
+    | NewHighPriority
+    | Rejected
+)
+
+__all__ = [
+    "CameraChanged",
+    "Effect",
+    "Escalated",
+    "IncidentChanged",
+    "IncidentClosed",
+    "NewHighPriority",
+    "Rejected",
+    "ResponderChanged",
+    "SendReceipt",
+    "SendReply",
+]
