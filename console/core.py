@@ -1,0 +1,342 @@
+"""`ansim core`: the one authority.
+
+Receive (manual acknowledgement) → journal → engine → commit → acknowledge →
+replies and receipts → coalesced retained state. No acknowledgement, reply or
+receipt leaves before the batch that holds its input is committed, so the
+broker redelivers anything the core had not made durable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+
+import msgspec
+
+from console import shelters as shelter_source
+from console.config import Config
+from console.connect import mqtt_settings
+from console.effects import Effect
+from console.ingest import Accepted, read
+from console.journal import Journal, JournalError, RecordKind, open_journal
+from console.publisher import (
+    Dirty,
+    Outbox,
+    everything,
+    publish_outbox,
+    publish_state,
+    publish_summary,
+    sort_effects,
+)
+from console.rebuild import TICK_KEY, rebuild
+from protocols import codec, topics
+from protocols.mqtt import ConnectionState, Incoming, NotConnected, Transport
+from protocols.schemas import Command, Presence, Summary
+
+log = logging.getLogger("ansim.core")
+
+RATE_HISTORY = 60  # samples of events/s kept for the consoles' sparkline
+SNAPSHOT_EVERY = 50_000  # journal records between engine snapshots
+
+
+class Core:
+    """The service around the engine. ``clock`` is injectable for tests."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        journal: Journal,
+        *,
+        clock: Callable[[], float] = time.time,
+        client_id: str | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.journal = journal
+        self.clock = clock
+        self.client_id = client_id or cfg.core.client_id
+        self.engine, self.last_seq = rebuild(cfg, journal, shelter_source.load(cfg))
+        self.dirty = everything(self.engine)
+        self.outbox = Outbox()
+        self.unacked: list[Incoming] = []
+        self.queue: asyncio.Queue[Incoming] = asyncio.Queue()
+        self.alarms: dict[str, str] = {}
+        self.operators: dict[str, Presence] = {}
+        self.events_total = 0
+        self.rejected_total = 0
+        self.duplicates_total = 0
+        self.rates: deque[float] = deque(maxlen=RATE_HISTORY)
+        self._since_snapshot = 0
+        self._stopping = asyncio.Event()
+        self.transport: Transport | None = None
+
+    # --- wiring ---------------------------------------------------------------------
+
+    def make_transport(self) -> Transport:
+        raw_filter = topics.RAW_ALL
+        if self.cfg.core.districts and self.cfg.broker.protocol == 5:
+            raw_filter = topics.shared(raw_filter)
+        return Transport(
+            mqtt_settings(self.cfg),
+            self.client_id,
+            subscriptions=[(raw_filter, 1), (topics.CMD_ALL, 1), (topics.PRESENCE_ALL, 1)],
+            persistent=True,
+            session_expiry_s=self.cfg.core.session_expiry_s,
+            manual_ack=True,
+            on_state=self._on_connection,
+        )
+
+    def _on_connection(self, state: ConnectionState, reason: str) -> None:
+        if state is ConnectionState.CONNECTED:
+            # Retained state may have been lost with a broker crash: publish all of it again.
+            self.dirty = everything(self.engine)
+
+    async def run(self) -> None:
+        async with self.make_transport() as transport:
+            self.transport = transport
+            tasks = [
+                asyncio.create_task(self._receive(transport), name="receive"),
+                asyncio.create_task(self._process(), name="process"),
+                asyncio.create_task(self._publish_loop(), name="publish"),
+                asyncio.create_task(self._tick_loop(), name="tick"),
+                asyncio.create_task(self._log_loop(), name="log"),
+            ]
+            try:
+                await self._stopping.wait()
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await self._flush_quietly()
+        self.journal.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # --- the pipeline ----------------------------------------------------------------
+
+    async def _receive(self, transport: Transport) -> None:
+        async for message in transport.messages():
+            await self.queue.put(message)
+
+    async def _process(self) -> None:
+        batch_max = self.cfg.journal.batch_max
+        while True:
+            message = await self.queue.get()
+            self.handle(message)
+            while len(self.unacked) < batch_max and not self.queue.empty():
+                self.handle(self.queue.get_nowait())
+            await self.commit_and_release()
+
+    def handle(self, message: Incoming) -> None:
+        """Journal and apply one message (not yet committed, not yet acknowledged)."""
+        self.unacked.append(message)
+        if message.topic.startswith(f"{topics.ROOT}/presence/"):
+            self._presence(message)
+            return
+        now = self.clock()
+        result = read(message.topic, message.payload)
+        if not isinstance(result, Accepted):
+            self.rejected_total += 1
+            self.journal.append(
+                now, RecordKind.DEAD, message.topic, message.payload, reason=result.reason
+            )
+            log.warning("rejected a payload on %s: %s", message.topic, result.reason)
+            return
+        duplicate = bool(result.key) and self.journal.has_key(result.key)
+        if duplicate:
+            self.duplicates_total += 1
+        else:
+            self.last_seq = self.journal.append(
+                now, result.kind, message.topic, message.payload, key=result.key
+            )
+            self._since_snapshot += 1
+            self.events_total += 1
+        effects = self._apply(result, now, duplicate)
+        sort_effects(effects, self.dirty, self.outbox)
+
+    def _apply(self, result: Accepted, now: float, duplicate: bool) -> list[Effect]:
+        message = result.message
+        if isinstance(message, Command):
+            # A repeated command is answered again from the engine's memory of it.
+            return self.engine.handle_command(message, now, self.cfg.role_of(message.operator))
+        if duplicate:
+            return self.engine.receipt_for(message, now)
+        return self.engine.handle_event(message, now)
+
+    def _presence(self, message: Incoming) -> None:
+        operator = topics.last_level(message.topic)
+        if not message.payload:
+            self.operators.pop(operator, None)
+            return
+        try:
+            presence: Presence = codec.decode(message.payload, Presence)
+        except codec.WireError as exc:
+            log.warning("bad presence from %s: %s", operator, exc.reason)
+            return
+        if presence.online:
+            self.operators[operator] = presence
+        else:
+            self.operators.pop(operator, None)
+
+    async def commit_and_release(self) -> None:
+        """Commit the batch, then acknowledge it, then send what it owes. Retries until durable."""
+        while True:
+            try:
+                self.journal.commit()
+                break
+            except JournalError as exc:
+                if "journal" not in self.alarms:
+                    log.error("journal commit failed, holding acknowledgements: %s", exc)
+                self.alarms["journal"] = f"JOURNAL FAILING: {exc}; nothing is acknowledged"
+                await self._publish_summary_quietly()
+                await asyncio.sleep(1.0)
+        if self.alarms.pop("journal", None):
+            log.info("journal commits again; acknowledging the held batch")
+        for message in self.unacked:
+            message.ack()
+        self.unacked.clear()
+        outbox, self.outbox = self.outbox, Outbox()
+        try:
+            await publish_outbox(self._transport(), outbox)
+        except NotConnected:
+            # Receipts are asked for again by resends; replies are lost with the link, and a
+            # console that lost its link refuses commands rather than waiting for answers.
+            log.warning(
+                "link down: %d replies, %d receipts not sent",
+                len(outbox.replies),
+                len(outbox.receipts),
+            )
+        if self._since_snapshot >= SNAPSHOT_EVERY:
+            self.write_snapshot()
+
+    def write_snapshot(self) -> None:
+        """Bound the replay on the next start. A failed write is retried with the next batch."""
+        self._since_snapshot = 0
+        try:
+            self.journal.write_snapshot(self.clock(), self.engine.snapshot(), self.last_seq)
+        except JournalError as exc:
+            log.warning("snapshot not committed yet (it goes with the next batch): %s", exc)
+
+    # --- time-driven -----------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.core.tick_s)
+            await self.tick(self.clock())
+
+    async def tick(self, now: float) -> None:
+        effects = self.engine.tick(now)
+        if effects:
+            # Ticks that changed something are inputs too: replay must see them.
+            self.last_seq = self.journal.append(now, RecordKind.SYSTEM, "", b"", key=TICK_KEY)
+            sort_effects(effects, self.dirty, self.outbox)
+            await self.commit_and_release()
+
+    async def _publish_loop(self) -> None:
+        last_count, last_time = self.events_total, self.clock()
+        next_rate = last_time + 1.0
+        while True:
+            await asyncio.sleep(self.cfg.core.publish_interval_s)
+            now = self.clock()
+            if now >= next_rate:
+                elapsed = max(now - last_time, 1e-6)
+                self.rates.append((self.events_total - last_count) / elapsed)
+                last_count, last_time, next_rate = self.events_total, now, now + 1.0
+            await self.flush(now)
+
+    async def flush(self, now: float) -> None:
+        dirty, self.dirty = self.dirty, Dirty()
+        try:
+            await publish_state(self._transport(), self.engine, dirty, now)
+            await publish_summary(self._transport(), self.summary(now))
+        except NotConnected:
+            self._merge_dirty(dirty)
+
+    def _merge_dirty(self, dirty: Dirty) -> None:
+        self.dirty.incidents |= dirty.incidents - self.dirty.closed
+        self.dirty.closed |= dirty.closed - self.dirty.incidents
+        self.dirty.districts |= dirty.districts
+        self.dirty.responders |= dirty.responders
+
+    def summary(self, now: float) -> Summary:
+        base = self.engine.summary(now)
+        return msgspec.structs.replace(
+            base,
+            events_total=self.events_total,
+            events_per_s=self.rates[-1] if self.rates else 0.0,
+            rate_history=tuple(round(r, 1) for r in self.rates),
+            rejected_total=self.rejected_total,
+            operators=tuple(sorted(self.operators)),
+            alarms=tuple(self.alarms.values()),
+            core_id=self.client_id,
+        )
+
+    async def _log_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.core.log_interval_s)
+            s = self.summary(self.clock())
+            log.info(
+                "events %d (%.1f/s), open %d (P1 %d, P2 %d), rejected %d, duplicates folded %d, operators %d",
+                s.events_total,
+                s.events_per_s,
+                s.open_total,
+                s.open_by_priority[0],
+                s.open_by_priority[1],
+                s.rejected_total,
+                self.duplicates_total,
+                len(s.operators),
+            )
+
+    def _transport(self) -> Transport:
+        if self.transport is None:
+            raise NotConnected("the core is not running")
+        return self.transport
+
+    async def _publish_summary_quietly(self) -> None:
+        with contextlib.suppress(NotConnected, TimeoutError):
+            await publish_summary(self._transport(), self.summary(self.clock()))
+
+    async def _flush_quietly(self) -> None:
+        with contextlib.suppress(NotConnected, TimeoutError, JournalError):
+            if self.unacked:
+                self.journal.commit()
+                for message in self.unacked:
+                    message.ack()
+                self.unacked.clear()
+            await self.flush(self.clock())
+
+
+def run(args: argparse.Namespace, cfg: Config) -> int:
+    journal = open_journal(cfg.journal, getattr(args, "journal", None))
+    core = Core(cfg, journal, client_id=getattr(args, "client_id", None))
+    return _run_until_signalled(core)
+
+
+def _run_until_signalled(core: Core) -> int:
+    try:
+        import uvloop
+
+        runner: Callable[..., None] = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency, but not on every platform
+        runner = asyncio.run
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, core.stop)
+        log.info(
+            "core %s starting; %d open incidents",
+            core.client_id,
+            len(core.engine.open_incident_ids()),
+        )
+        await core.run()
+        log.info("core stopped cleanly")
+
+    runner(main())
+    return 0
