@@ -1,0 +1,85 @@
+"""The console's network edge: one MQTT transport, state in, commands out.
+
+Reception is a Textual worker (see ``AnsimApp.start_link``) running
+:meth:`Link.run`: it decodes each message straight into the StateStore, which
+only records what changed; the UI drains it at its own frame rate, so a storm
+of updates costs one repaint per frame and never starves the keyboard.
+Commands are never queued: offline, :meth:`Link.send` raises ``NotConnected``.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+
+from textual.message import Message
+
+from console.config import Config
+from console.connect import mqtt_settings
+from console.messages import LinkStateChanged, ReplyReceived
+from console.state_store import StateStore
+from protocols import codec, topics
+from protocols.mqtt import ConnectionState, NotConnected, Transport, Will
+from protocols.schemas import Command, Presence, Reply, Role
+
+__all__ = ["Link", "NotConnected"]
+
+
+class Link:
+    def __init__(
+        self,
+        cfg: Config,
+        operator: str,
+        role: Role,
+        store: StateStore,
+        post: Callable[[Message], object],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.operator, self.role, self.store, self.post = operator, role, store, post
+        self._reply_topic = topics.reply(operator)
+        host = socket.gethostname()[:200]
+        offline = Presence(operator=operator, online=False, ts=clock(), role=role, host=host)
+        online = Presence(operator=operator, online=True, ts=clock(), role=role, host=host)
+        self.transport = Transport(
+            mqtt_settings(cfg),
+            # Unique per seat: twenty consoles of one office account must not
+            # kick each other off the broker.
+            f"console-{operator}-{host}-{id(self):x}"[:64],
+            subscriptions=[
+                (topics.STATE_ALL, 1),
+                (self._reply_topic, 1),
+                (topics.PRESENCE_ALL, 1),
+            ],
+            will=Will(topics.presence(operator), codec.encode(offline), qos=1, retain=True),
+            on_connect_publish=[(topics.presence(operator), codec.encode(online), True)],
+            on_state=self._on_state,
+        )
+
+    def _on_state(self, state: ConnectionState, reason: str) -> None:
+        self.post(LinkStateChanged(state is ConnectionState.CONNECTED, state.value, reason))
+
+    async def run(self) -> None:
+        """Receive until cancelled (the worker is cancelled when the app exits)."""
+        async with self.transport as t:
+            async for msg in t.messages():
+                self.handle(msg.topic, msg.payload)
+
+    def handle(self, topic: str, payload: bytes) -> None:
+        if topic == self._reply_topic:
+            try:
+                reply: Reply = codec.decode(payload, Reply)
+            except codec.WireError:
+                self.store.rejected += 1
+                return
+            self.post(ReplyReceived(reply))
+        else:
+            self.store.apply_payload(topic, payload)
+
+    @property
+    def connected(self) -> bool:
+        return self.transport.connected
+
+    async def send(self, command: Command) -> None:
+        """Publish a command (QoS 1); raises NotConnected when offline, never queues."""
+        await self.transport.publish(topics.cmd(self.operator), codec.encode(command), qos=1)

@@ -1,0 +1,1 @@
+"""Dialogs and overlays of the console, one per module."""

@@ -1,0 +1,299 @@
+"""The console's picture of the world, built from retained state topics.
+
+Pure (no Textual, no I/O, no clock): the link feeds it topic + payload, the UI
+drains what changed at its own frame rate. Open incidents are kept as a sorted
+list of keys (priority, escalated first, age, id) maintained with ``bisect``,
+so one update costs O(log n) plus a memmove and a view of 100,000 incidents is
+never re-sorted as a whole; a filtered view is maintained the same way and
+rebuilt only when the filter itself changes.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocols import codec, topics
+from protocols.schemas import (
+    DistrictCameras,
+    IncidentState,
+    IncidentStatus,
+    Presence,
+    ResponderState,
+    ShelterList,
+    Summary,
+)
+
+SortKey = tuple[int, int, float, str]
+
+_INCIDENT = f"{topics.ROOT}/state/incident/"
+_CAMERAS = f"{topics.ROOT}/state/cameras/"
+_RESPONDER = f"{topics.ROOT}/state/responder/"
+_PRESENCE = f"{topics.ROOT}/presence/"
+
+# Words an operator types for a status; the wire names work too.
+_STATUS_WORDS: dict[str, IncidentStatus] = {
+    "new": IncidentStatus.NEW,
+    "ack": IncidentStatus.ACKNOWLEDGED,
+    "acked": IncidentStatus.ACKNOWLEDGED,
+    "acknowledged": IncidentStatus.ACKNOWLEDGED,
+    "disp": IncidentStatus.DISPATCHED,
+    "dispatched": IncidentStatus.DISPATCHED,
+    "onscene": IncidentStatus.ON_SCENE,
+    "on-scene": IncidentStatus.ON_SCENE,
+}
+
+
+def sort_key(incident: IncidentState) -> SortKey:
+    """Most urgent first: priority, then escalated, then oldest, then id for stability."""
+    return (incident.priority, 0 if incident.escalated else 1, incident.created, incident.id)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What the operator typed after ``/``: ``p1 gangnam new scream`` and the like."""
+
+    text: str = ""
+    district: str | None = None
+    priority: int | None = None
+    status: IncidentStatus | None = None
+
+    @classmethod
+    def parse(cls, query: str, districts: set[str] | frozenset[str] = frozenset()) -> Filter:
+        """Tokens ``p1``..``p4`` set the priority, status words the status, a known
+        district name (or ``d:NAME``) the district; everything else is free text."""
+        text: list[str] = []
+        district: str | None = None
+        priority: int | None = None
+        status: IncidentStatus | None = None
+        lowered = {d.lower(): d for d in districts}
+        for token in query.split():
+            low = token.lower()
+            if len(low) == 2 and low[0] == "p" and low[1] in "1234":
+                priority = int(low[1])
+            elif low in _STATUS_WORDS:
+                status = _STATUS_WORDS[low]
+            elif low.startswith("d:") and len(low) > 2:
+                district = lowered.get(low[2:], token[2:])
+            elif low in lowered:
+                district = lowered[low]
+            else:
+                text.append(low)
+        return cls(" ".join(text), district, priority, status)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.text or self.district or self.priority or self.status)
+
+    def matches(self, incident: IncidentState) -> bool:
+        if self.priority is not None and incident.priority != self.priority:
+            return False
+        if self.status is not None and incident.status != self.status:
+            return False
+        if self.district is not None and incident.district.lower() != self.district.lower():
+            return False
+        if self.text:
+            haystack = " ".join(
+                (incident.id, incident.title, incident.place, incident.district, incident.source,
+                 incident.kind, incident.owner or "", " ".join(incident.responders))
+            ).lower()  # fmt: skip
+            return all(word in haystack for word in self.text.split())
+        return True
+
+    def describe(self) -> str:
+        parts = []
+        if self.priority:
+            parts.append(f"P{self.priority}")
+        if self.status:
+            parts.append(str(self.status))
+        if self.district:
+            parts.append(self.district)
+        if self.text:
+            parts.append(f'"{self.text}"')
+        return " ".join(parts)
+
+
+@dataclass
+class Changes:
+    """What changed since the last drain; the UI repaints only that."""
+
+    incidents: set[str] = field(default_factory=set)
+    order: bool = False  # rows were added, removed or moved
+    cameras: bool = False
+    responders: bool = False
+    summary: bool = False
+    shelters: bool = False
+    presence: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.incidents or self.order or self.cameras or self.responders
+            or self.summary or self.shelters or self.presence
+        )  # fmt: skip
+
+
+class IncidentView:
+    """A live, read-only sequence of the open incidents in queue order (filtered)."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def __len__(self) -> int:
+        return len(self._store._visible_keys())
+
+    def __getitem__(self, index: int) -> IncidentState:
+        return self._store.incidents[self._store._visible_keys()[index][3]]
+
+    def index_of(self, incident_id: str) -> int | None:
+        """Row of an incident, found by bisecting its key: O(log n)."""
+        key = self._store._key_of.get(incident_id)
+        if key is None:
+            return None
+        keys = self._store._visible_keys()
+        i = bisect.bisect_left(keys, key)
+        return i if i < len(keys) and keys[i] == key else None
+
+
+class StateStore:
+    def __init__(self) -> None:
+        self.incidents: dict[str, IncidentState] = {}  # open and recently closed
+        self.cameras: dict[str, DistrictCameras] = {}
+        self.responders: dict[str, ResponderState] = {}
+        self.summary: Summary | None = None
+        self.shelters: ShelterList | None = None
+        self.presence: dict[str, Presence] = {}
+        self.version = 0
+        self.rejected = 0
+        self.last_error = ""
+        self._keys: list[SortKey] = []  # open incidents, sorted
+        self._key_of: dict[str, SortKey] = {}
+        self._filter = Filter()
+        self._filtered: list[SortKey] = []
+        self._changes = Changes()
+        self.view = IncidentView(self)
+
+    # --- feeding ----------------------------------------------------------------
+
+    def apply_payload(self, topic: str, payload: bytes) -> bool:
+        """Decode a state or presence payload by its topic and apply it.
+
+        Returns False (and counts it) when the payload is not acceptable: the
+        console keeps running on a bad message, like the core does."""
+        try:
+            if topic.startswith(_INCIDENT):
+                if not payload:  # retained message cleared: the incident is gone
+                    self.remove_incident(topic[len(_INCIDENT) :])
+                    return True
+                self.apply(codec.decode(payload, IncidentState))
+            elif not payload:
+                return True  # any other cleared retained topic: nothing to show
+            elif topic.startswith(_CAMERAS):
+                self.apply(codec.decode(payload, DistrictCameras))
+            elif topic.startswith(_RESPONDER):
+                self.apply(codec.decode(payload, ResponderState))
+            elif topic == topics.STATE_SUMMARY:
+                self.apply(codec.decode(payload, Summary))
+            elif topic == topics.STATE_SHELTERS:
+                self.apply(codec.decode(payload, ShelterList))
+            elif topic.startswith(_PRESENCE):
+                self.apply(codec.decode(payload, Presence))
+            else:
+                return False
+        except codec.WireError as exc:
+            self.rejected += 1
+            self.last_error = f"{topic}: {exc.reason}"
+            return False
+        return True
+
+    def apply(self, message: Any) -> None:
+        """Apply one decoded state message."""
+        if isinstance(message, IncidentState):
+            self._apply_incident(message)
+        elif isinstance(message, DistrictCameras):
+            self.cameras[message.district] = message
+            self._changes.cameras = True
+        elif isinstance(message, ResponderState):
+            self.responders[message.id] = message
+            self._changes.responders = True
+        elif isinstance(message, Summary):
+            self.summary = message
+            self._changes.summary = True
+        elif isinstance(message, ShelterList):
+            self.shelters = message
+            self._changes.shelters = True
+        elif isinstance(message, Presence):
+            self.presence[message.operator] = message
+            self._changes.presence = True
+        else:
+            raise TypeError(f"not a state message: {type(message).__name__}")
+        self.version += 1
+
+    def _apply_incident(self, incident: IncidentState) -> None:
+        self.incidents[incident.id] = incident
+        self._changes.incidents.add(incident.id)
+        old = self._key_of.get(incident.id)
+        new = None if incident.status.is_closed else sort_key(incident)
+        if old is not None:
+            self._remove_key(old)
+            del self._key_of[incident.id]
+        if new is not None:
+            bisect.insort(self._keys, new)
+            self._key_of[incident.id] = new
+            if self._filter.active and self._filter.matches(incident):
+                bisect.insort(self._filtered, new)
+        if old != new or self._filter.active:
+            self._changes.order = True
+
+    def remove_incident(self, incident_id: str) -> None:
+        old = self._key_of.pop(incident_id, None)
+        if old is not None:
+            self._remove_key(old)
+            self._changes.order = True
+        if self.incidents.pop(incident_id, None) is not None:
+            self._changes.incidents.add(incident_id)
+        self.version += 1
+
+    def _remove_key(self, key: SortKey) -> None:
+        for keys in (self._keys, self._filtered):
+            i = bisect.bisect_left(keys, key)
+            if i < len(keys) and keys[i] == key:
+                del keys[i]
+
+    # --- reading ------------------------------------------------------------------
+
+    @property
+    def filter(self) -> Filter:
+        return self._filter
+
+    def set_filter(self, new: Filter) -> None:
+        """Replace the filter; the one O(n) pass happens here, not per update."""
+        if new == self._filter:
+            return
+        self._filter = new
+        self._filtered = (
+            [k for k in self._keys if new.matches(self.incidents[k[3]])] if new.active else []
+        )
+        self._changes.order = True
+        self.version += 1
+
+    def _visible_keys(self) -> list[SortKey]:
+        return self._filtered if self._filter.active else self._keys
+
+    @property
+    def open_count(self) -> int:
+        return len(self._keys)
+
+    def districts(self) -> set[str]:
+        return set(self.cameras) | {i.district for i in self.incidents.values()}
+
+    def mark_all_changed(self) -> None:
+        """Make the next drain redraw everything (a new view attaching to the store)."""
+        self._changes.order = True
+        self._changes.cameras = self._changes.responders = True
+        self._changes.summary = self._changes.presence = self._changes.shelters = True
+
+    def drain(self) -> Changes:
+        """What changed since the last drain (and forget it)."""
+        changes, self._changes = self._changes, Changes()
+        return changes

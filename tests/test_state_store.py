@@ -1,0 +1,95 @@
+"""StateStore: ordering, closing, filtering, change tracking (pure, no Textual)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import msgspec
+
+from console.state_store import Filter, StateStore, sort_key
+from protocols import codec, topics
+from protocols.schemas import IncidentKind, IncidentStatus
+from tests.ui_fixtures import NOW, incident, make_store, summary
+
+
+def ids(store: StateStore) -> list[str]:
+    return [store.view[i].id for i in range(len(store.view))]
+
+
+def test_order_is_priority_then_escalated_then_oldest() -> None:
+    store = StateStore()
+    store.apply(incident(1, priority=2))
+    store.apply(incident(2, priority=1, created=NOW - 10))
+    store.apply(incident(3, priority=1, created=NOW - 100))
+    store.apply(incident(4, priority=1, created=NOW - 1, escalated=True))
+    assert ids(store) == ["I-000004", "I-000003", "I-000002", "I-000001"]
+    assert store.view.index_of("I-000002") == 2
+    assert store.view.index_of("nope") is None
+
+
+def test_update_moves_the_row_and_records_changes() -> None:
+    store = StateStore()
+    store.apply(incident(1, priority=2))
+    store.apply(incident(2, priority=1))
+    store.drain()
+    store.apply(incident(1, priority=1, created=NOW - 999))
+    changes = store.drain()
+    assert changes.incidents == {"I-000001"} and changes.order
+    assert ids(store) == ["I-000001", "I-000002"]
+    # A change that keeps the sort key is not a re-order.
+    store.apply(incident(1, priority=1, created=NOW - 999, owner="op1"))
+    changes = store.drain()
+    assert changes.incidents == {"I-000001"} and not changes.order
+    assert not store.drain()
+
+
+def test_closed_and_removed_incidents_leave_the_queue() -> None:
+    store = StateStore()
+    store.apply(incident(1))
+    store.apply(incident(2))
+    store.apply(incident(1, status=IncidentStatus.RESOLVED))
+    assert ids(store) == ["I-000002"]
+    assert "I-000001" in store.incidents  # still there for the detail
+    assert store.apply_payload(topics.state_incident("I-000002"), b"")
+    assert ids(store) == [] and "I-000002" not in store.incidents
+
+
+def test_payloads_are_decoded_by_topic_and_bad_ones_counted() -> None:
+    store = StateStore()
+    assert store.apply_payload(topics.state_incident("I-000001"), codec.encode(incident(1)))
+    assert store.apply_payload(topics.STATE_SUMMARY, codec.encode(summary()))
+    assert store.summary is not None and ids(store) == ["I-000001"]
+    assert not store.apply_payload(topics.STATE_SUMMARY, b"\x81\xa1x\x01")
+    assert store.rejected == 1 and "summary" in store.last_error
+
+
+def test_filter_parse_and_incremental_maintenance() -> None:
+    f = Filter.parse("p1 NEW gangnam yeoksam", {"Gangnam", "Mapo"})
+    assert f == Filter("yeoksam", "Gangnam", 1, IncidentStatus.NEW)
+    store = make_store()
+    store.set_filter(Filter.parse("p1 new", store.districts()))
+    assert ids(store) == ["I-000003", "I-000001"]
+    store.apply(incident(9))  # a new, older P1 SOS joins the filtered view in place
+    assert ids(store) == ["I-000003", "I-000009", "I-000001"]  # escalated, then oldest
+    store.apply(incident(9, status=IncidentStatus.ACKNOWLEDGED))  # and leaves it
+    assert ids(store) == ["I-000003", "I-000001"]
+    store.set_filter(Filter.parse("cam-jon-007"))
+    assert ids(store) == ["I-000002"]
+    store.set_filter(Filter())
+    assert len(store.view) == store.open_count == 9
+
+
+def test_large_queue_updates_without_resorting() -> None:
+    store = StateStore()
+    for n in range(20_000):
+        store.apply(incident(n, priority=1 + n % 4, kind=IncidentKind.CCTV, created=NOW - n))
+    keys = [sort_key(store.view[i]) for i in range(len(store.view))]
+    assert keys == sorted(keys)
+    store.apply(msgspec.structs.replace(store.incidents["I-019999"], priority=1, escalated=True))
+    assert store.view[0].id == "I-019999"
+
+
+def test_state_store_does_not_import_textual() -> None:
+    code = "import sys, console.state_store; sys.exit('textual' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -1,0 +1,70 @@
+"""Responders grouped by status: assignment, time in status, age of the last fix."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rich.style import Style
+from textual.strip import Strip
+
+from protocols.schemas import ResponderState, ResponderStatus
+from widgets.format import RESPONDER_STYLE, age, fit
+from widgets.line_list import LineList, cells
+
+_ORDER = {s: i for i, s in enumerate(ResponderStatus)}
+_STALE_S = 120.0  # a position older than this is shown dim: the unit may be out of coverage
+_DIM = Style(dim=True)
+
+
+class ResponderBoard(LineList):
+    DEFAULT_CSS = """
+    ResponderBoard { height: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.now = 0.0
+        self.units: list[ResponderState] = []
+
+    def set_responders(self, responders: Mapping[str, ResponderState]) -> None:
+        selected = self.units[self.cursor].id if self.units else None
+        self.units = sorted(responders.values(), key=lambda r: (_ORDER.get(r.status, 9), r.id))
+        if selected is not None:
+            ids = [u.id for u in self.units]
+            self.cursor = ids.index(selected) if selected in ids else self.cursor
+        self.rows_changed()
+
+    def tick(self, now: float) -> None:
+        self.now = now
+        self.refresh()
+
+    def row_count(self) -> int:
+        return len(self.units)
+
+    def render_header(self, width: int) -> Strip:
+        name_w = max(0, width - 62)
+        text = f"{'Unit':16} {'Kind':6} {'Status':10} {'In st.':>6} {'Incident':14} {'Fix':>6}" + (
+            " " + fit("Name", name_w) if name_w else ""
+        )
+        return cells((text, None))
+
+    def render_row(self, index: int, width: int) -> Strip:
+        u = self.units[index]
+        name_w = max(0, width - 62)
+        fix_age = self.now - u.last_seen
+        parts: list[tuple[str, Style | None]] = [
+            (fit(u.id, 16) + " " + fit(str(u.kind), 6) + " ", None),
+            (fit(str(u.status), 10), RESPONDER_STYLE.get(u.status)),
+            (
+                " "
+                + age(self.now - u.status_since).rjust(6)
+                + " "
+                + fit(u.incident_id or "-", 14)
+                + " ",
+                None,
+            ),
+            (age(fix_age).rjust(6), _DIM if fix_age > _STALE_S else None),
+        ]
+        if name_w:
+            parts.append((" " + fit(u.name, name_w), None))
+        return cells(*parts)

@@ -1,0 +1,99 @@
+"""One line (two with system alarms) that always tells the truth about the seat.
+
+Operator and role, broker link, event-rate sparkline, open P1/P2, the oldest
+unacknowledged age, who else is on, and the core's system alarms in red.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from rich.text import Text
+from textual.widget import Widget
+
+from protocols.schemas import Summary
+from widgets.format import age
+
+_SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float], width: int = 8) -> str:
+    values = list(values)[-width:]
+    if not values:
+        return ""
+    top = max(values) or 1.0
+    return "".join(_SPARK[min(7, int(v / top * 7.999))] for v in values)
+
+
+class StatusBar(Widget):
+    DEFAULT_CSS = """
+    StatusBar { height: auto; max-height: 2; background: $panel; }
+    """
+
+    def __init__(self, operator: str, role: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.operator, self.role = operator, role
+        self.link = "offline"
+        self.link_ok = False
+        self.summary: Summary | None = None
+        self.others: list[str] = []
+        self.local_alarms: list[str] = []  # known to this console only, e.g. a child process died
+        self.filter_text = ""
+        self.now = 0.0
+
+    def update_state(
+        self,
+        *,
+        link: str | None = None,
+        link_ok: bool | None = None,
+        summary: Summary | None = None,
+        others: Iterable[str] | None = None,
+        filter_text: str | None = None,
+        now: float | None = None,
+        local_alarms: Iterable[str] | None = None,
+    ) -> None:
+        if local_alarms is not None:
+            self.local_alarms = list(local_alarms)
+        if link is not None:
+            self.link = link
+        if link_ok is not None:
+            self.link_ok = link_ok
+        if summary is not None:
+            self.summary = summary
+        if others is not None:
+            self.others = sorted(others)
+        if filter_text is not None:
+            self.filter_text = filter_text
+        if now is not None:
+            self.now = now
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(f" {self.operator}", style="bold")
+        t.append(f" ({self.role}) ")
+        t.append(("● " if self.link_ok else "✖ ") + self.link,
+                 style="green" if self.link_ok else "bold reverse red")  # fmt: skip
+        s = self.summary
+        if s is not None:
+            p1, p2 = s.open_by_priority[0], s.open_by_priority[1]
+            t.append("  P1 ", style="bold")
+            t.append(str(p1), style="bold red" if p1 else "")
+            t.append(" P2 ", style="bold")
+            t.append(str(p2), style="bold yellow" if p2 else "")
+            t.append(f" open {s.open_total}")
+            if s.oldest_unacked is not None:
+                t.append("  unacked ")
+                t.append(age(self.now - s.oldest_unacked), style="bold red")
+            t.append(f"  {sparkline(s.rate_history)} {s.events_per_s:.1f}/s")
+        if self.filter_text:
+            t.append(f"  /{self.filter_text}", style="bold cyan")
+        if self.others:
+            t.append("  ops: " + " ".join(self.others), style="dim")
+        # One line, cut to the width: a wrapped status bar would push the queue down.
+        t.truncate(max(1, self.size.width), overflow="ellipsis")
+        alarms = [*(s.alarms if s is not None else ()), *self.local_alarms]
+        if alarms:
+            t.append("\n")
+            t.append(" ALARM: " + " | ".join(alarms), style="bold white on red")
+        return t
