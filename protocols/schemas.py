@@ -181,6 +181,9 @@ class ResponderReport(_Wire, frozen=True, tag="responder"):
     lon: Lon
     ts: Timestamp
     name: ShortText | None = None
+    # A bare position fix from a tracker that does not know the unit's status (OwnTracks):
+    # the core keeps the status it has; ``status`` counts only for a responder it never saw.
+    position_only: bool = False
 
 
 RawEvent = SosAlarm | CctvEvent | CameraHealth | ResponderReport
