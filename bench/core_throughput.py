@@ -1,0 +1,209 @@
+"""Core throughput against the drain limit of the machine (issue 6, items 1 and 2).
+
+A storm of the simulator's mix is queued on a real Mosquitto for a persistent
+session, then drained: once by `mosquitto_sub` (C; the ceiling for any
+subscriber here), once by `ansim core` (broker → journal committed → state
+published). Both see the same broker, the same messages, the same machine
+load, so their ratio means something even on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from bench import Row, Settings, register
+from bench.engine import _payloads
+from protocols import codec, topics
+from protocols.schemas import Summary
+
+REFERENCE = {"core.drain-vs-mosquitto_sub": 0.11}
+HOST = "127.0.0.1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _mosquitto() -> str:
+    found = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
+    )
+    if found is None:
+        raise RuntimeError("mosquitto not found: the throughput bench needs a real broker")
+    return found
+
+
+@contextlib.contextmanager
+def _broker(workdir: Path) -> Iterator[int]:
+    """Mosquitto with the deploy/ queue settings (nothing dropped), in memory for speed."""
+    port = _free_port()
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} {HOST}\nallow_anonymous true\nmax_queued_messages 0\n"
+        "max_inflight_messages 1000\npersistence false\n"
+        f"user {os.environ.get('USER', 'root')}\nlog_type error\n",
+        encoding="utf-8",
+    )
+    process = subprocess.Popen([_mosquitto(), "-c", str(conf)], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection((HOST, port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _publish(port: int, payloads: list[tuple[str, bytes]]) -> None:
+    """QoS 1, a wide inflight window: a fast source, so the subscriber is what is measured."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{time.monotonic_ns()}")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    done = threading.Event()
+    acked = 0
+
+    def on_publish(*_: object) -> None:
+        nonlocal acked
+        acked += 1
+        if acked == len(payloads):
+            done.set()
+
+    client.on_publish = on_publish
+    client.connect(HOST, port)
+    client.loop_start()
+    for topic, payload in payloads:
+        client.publish(topic, payload, qos=1)
+    if not done.wait(600):
+        raise RuntimeError(f"only {acked} of {len(payloads)} publishes acknowledged")
+    client.loop_stop()
+    client.disconnect()
+
+
+def _drain_with_mosquitto_sub(port: int, payloads: list[tuple[str, bytes]]) -> float:
+    sub = shutil.which("mosquitto_sub")
+    if sub is None:
+        raise RuntimeError("mosquitto_sub not found")
+    base = [sub, "-h", HOST, "-p", str(port), "-V", "mqttv5", "-q", "1", "-i", "drain", "-c"]
+    base += ["-x", "3600", "-t", topics.RAW_ALL]
+    subprocess.run([*base, "-E"], check=True, timeout=30)  # the session, subscribed
+    _publish(port, payloads)
+    start = time.perf_counter()
+    subprocess.run(
+        [*base, "-C", str(len(payloads))], check=True, stdout=subprocess.DEVNULL, timeout=900
+    )
+    return len(payloads) / (time.perf_counter() - start)
+
+
+def _config(workdir: Path, port: int) -> Path:
+    path = workdir / "ansim.toml"
+    path.write_text(
+        f'[broker]\nmode = "external"\nport = {port}\nprotocol = 5\n'
+        f'[journal]\npath = "{workdir / "journal.db"}"\n'
+        "[core]\npublish_interval_s = 0.2\nlog_interval_s = 3600\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _watch_summary(port: int, target: int, timeout_s: float) -> tuple[float, float]:
+    """(time the first event was counted, time ``target`` events were) from the core's summary."""
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"bench-watch-{time.monotonic_ns()}"
+    )
+    first: list[float] = []
+    done = threading.Event()
+
+    def on_message(_c: object, _u: object, msg: paho.MQTTMessage) -> None:
+        if not msg.payload:
+            return
+        summary: Summary = codec.decode(msg.payload, Summary)
+        now = time.perf_counter()
+        if summary.events_total > 0 and not first:
+            first.append(now)
+        if summary.events_total >= target:
+            first.append(now)
+            done.set()
+
+    client.on_message = on_message
+    client.connect(HOST, port)
+    client.subscribe(topics.STATE_SUMMARY, qos=0)
+    client.loop_start()
+    try:
+        if not done.wait(timeout_s):
+            raise RuntimeError(f"the core did not journal {target} events in {timeout_s:.0f} s")
+        return first[0], first[-1]
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def _drain_with_core(workdir: Path, port: int, payloads: list[tuple[str, bytes]]) -> float:
+    config = _config(workdir, port)
+    argv = [sys.executable, "-m", "console.cli", "--config", str(config), "core"]
+    log = (workdir / "core.log").open("ab")
+    # First run: creates the persistent session (and its subscriptions), then leaves.
+    core = subprocess.Popen(argv, stdout=log, stderr=log)
+    try:
+        _watch_summary(port, 0, 30)
+    finally:
+        core.send_signal(signal.SIGTERM)
+        core.wait(30)
+    _publish(port, payloads)
+    core = subprocess.Popen(argv, stdout=log, stderr=log)
+    try:
+        first, last = _watch_summary(port, len(payloads), 900)
+    finally:
+        core.send_signal(signal.SIGTERM)
+        core.wait(60)
+        log.close()
+    return len(payloads) / max(last - first, 1e-6)
+
+
+@register("core_throughput")
+def bench_core_throughput(settings: Settings) -> list[Row]:
+    count = 20_000 if settings.smoke else int(os.environ.get("ANSIM_BENCH_EVENTS", "300000"))
+    payloads = _payloads(count, 0, settings.seed)[200:]  # no camera registration burst
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        with _broker(workdir) as port:
+            ceiling = _drain_with_mosquitto_sub(port, payloads)
+        with _broker(workdir) as port:
+            core = _drain_with_core(workdir, port, payloads)
+    return [
+        Row.of(
+            "core.drain-vs-mosquitto_sub",
+            core,
+            "events/s",
+            ceiling,
+            "mosquitto_sub -q 1 draining the same queue",
+            lower_is_better=False,
+            goal="≥ 0.5× the drain limit and ≥ 20,000 events/s",
+            met=core >= 20_000 and core >= 0.5 * ceiling,
+            reference=REFERENCE["core.drain-vs-mosquitto_sub"],
+            note=f"{len(payloads):,} storm events (QoS 1) queued for a persistent session, "
+            "then drained: broker → SQLite journal committed → acknowledged → state published",
+        )
+    ]
