@@ -535,7 +535,10 @@ async def _unless_lost(work: Coroutine[Any, Any, T], lost: asyncio.Future[None])
     finally:
         if not task.done():
             task.cancel()
-    if task.cancelled():
+    # A task cancelled just above is not done until it runs again: task.result()
+    # would raise InvalidStateError, which no caller expects (it killed the
+    # core's publish loop on a broker crash).
+    if task.cancelled() or not task.done():
         raise NotConnected("connection lost")
     return task.result()
 
