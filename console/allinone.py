@@ -96,6 +96,8 @@ def build(args: argparse.Namespace, cfg: Config) -> Supervisor:
         children.append(Child("broker", [*base, "broker"], LOG_DIR / "broker.log"))
     children.append(Child("core", [*base, "core"], LOG_DIR / "core.log"))
     children.append(Child("simulator", [*base, "simulate", "--quiet"], LOG_DIR / "simulate.log"))
+    if cfg.gateway.enabled:
+        children.append(Child("gateway", [*base, "gateway"], LOG_DIR / "gateway.log"))
     return Supervisor(children)
 
 

@@ -32,6 +32,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "broker": ("console.broker", "the embedded MQTT broker (amqtt), loopback only"),
     "simulate": ("console.simulate", "a simulated Seoul: training feed and load generator"),
     "all": ("console.allinone", "broker, core and simulator as children, then the console"),
+    "export": ("console.export", "closed incidents from the journal as EIDO, JSON or CSV"),
+    "journal": ("console.journal_cli", "check the journal's hash chain, or count its records"),
+    "gateway": ("console.gateway", "the HTTP ingest: SOS in JSON and CAP 1.2 alerts (aiohttp)"),
 }
 
 
@@ -80,8 +83,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="source id the simulator publishes as")
     p.add_argument("--no-resend", action="store_true", help="publish each SOS once, never resend")
     p.add_argument("--quiet", action="store_true", help="no rate lines on stderr")
+    p.add_argument("--record", metavar="FILE", help="append the id of every SOS raised to FILE")
 
     p = sub.add_parser("all", help=COMMANDS["all"][1], description=COMMANDS["all"][1])
+
+    p = sub.add_parser("gateway", help=COMMANDS["gateway"][1], description=COMMANDS["gateway"][1])
+    p.add_argument("--host", help="address to listen on (overrides [gateway] host)")
+    p.add_argument("--port", type=int, help="port to listen on (overrides [gateway] port)")
+
+    p = sub.add_parser("export", help=COMMANDS["export"][1], description=COMMANDS["export"][1])
+    p.add_argument("--format", choices=["eido", "json", "csv"], default="json")
+    p.add_argument("--since", metavar="WHEN", help="closed at or after (ISO 8601, with timezone)")
+    p.add_argument("--until", metavar="WHEN", help="closed before (a bare date: through that day)")
+    p.add_argument("--incident", metavar="ID", help="only this incident")
+    p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--journal", metavar="PATH", help="journal file (overrides [journal] path)")
+    p.add_argument("--agency", metavar="ID", help="EIDO owning agency id")
+
+    p = sub.add_parser("journal", help=COMMANDS["journal"][1], description=COMMANDS["journal"][1])
+    actions = p.add_subparsers(dest="journal_action", metavar="ACTION", required=True)
+    for action, text in (
+        ("verify", "walk the hash chain; name the first bad record (exit 1)"),
+        ("stats", "records per kind, dead letters by reason"),
+    ):
+        a = actions.add_parser(action, help=text, description=text)
+        a.add_argument("--journal", metavar="PATH", help="journal file (overrides [journal] path)")
     return parser
 
 

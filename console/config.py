@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct, field
 
+from protocols.frigate import FrigateMapping
+from protocols.owntracks import OwnTracksMapping
 from protocols.schemas import Role
 
 Positive = Annotated[float, Meta(gt=0)]
@@ -147,6 +149,40 @@ class PrivacyConfig(_Section):
     retention_days: Annotated[int, Meta(ge=1)] = 30
 
 
+SourceId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+# RFC 6750 b64token characters; at least 16 of them, so a guessable token fails at start.
+BearerToken = Annotated[str, Meta(min_length=16, max_length=512, pattern=r"^[A-Za-z0-9._~+/=-]+$")]
+
+
+class GatewayConfig(_Section):
+    """The HTTP ingest (`ansim gateway`): SOS in JSON and CAP 1.2 alerts from other systems."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Port = 18080
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=256 * 1024)] = 64 * 1024
+    max_cap_bytes: Annotated[int, Meta(ge=1024, le=1_000_000)] = 1_000_000
+    rate_per_minute: Positive = 120.0
+    rate_burst: Annotated[int, Meta(ge=1, le=10_000)] = 20
+    receipt_timeout_s: Positive = 10.0
+    resend_s: Positive = 1.0
+    read_timeout_s: Positive = 10.0
+    tokens: dict[SourceId, BearerToken] = field(default_factory=dict)
+    geocodes: dict[str, str] = field(default_factory=dict)
+
+
+class FrigateConfig(FrigateMapping, kw_only=True, forbid_unknown_fields=True):
+    """``[frigate]``: the mapping of ``protocols.frigate``, and whether the core reads it."""
+
+    enabled: bool = False
+
+
+class OwnTracksConfig(OwnTracksMapping, kw_only=True, forbid_unknown_fields=True):
+    """``[owntracks]``: the mapping of ``protocols.owntracks``, and whether the core reads it."""
+
+    enabled: bool = False
+
+
 _TRAINING_ROLES = {"op1": Role.OPERATOR, "sup1": Role.SUPERVISOR, "watch1": Role.OBSERVER}
 
 
@@ -162,6 +198,9 @@ class Config(_Section):
     simulate: SimulateConfig = field(default_factory=SimulateConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    frigate: FrigateConfig = field(default_factory=FrigateConfig)
+    owntracks: OwnTracksConfig = field(default_factory=OwnTracksConfig)
     roles: dict[str, Role] = field(default_factory=lambda: dict(_TRAINING_ROLES))
 
     def role_of(self, operator: str) -> Role:

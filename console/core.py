@@ -20,10 +20,12 @@ from collections.abc import Callable
 import msgspec
 
 from console import shelters as shelter_source
+from console.broker_watch import DropWatch, parse_counter
 from console.config import Config
 from console.connect import mqtt_settings
 from console.effects import Effect
-from console.ingest import Accepted, read
+from console.foreign import pack_snapshot
+from console.ingest import Accepted, Adapted, Reader
 from console.journal import Journal, JournalError, RecordKind, open_journal
 from console.publisher import (
     Dirty,
@@ -43,6 +45,7 @@ log = logging.getLogger("ansim.core")
 
 RATE_HISTORY = 60  # samples of events/s kept for the consoles' sparkline
 SNAPSHOT_EVERY = 50_000  # journal records between engine snapshots
+OUTBOX_MAX = 100_000  # replies and receipts held while the link is down (resends ask again)
 
 
 class Core:
@@ -60,16 +63,22 @@ class Core:
         self.journal = journal
         self.clock = clock
         self.client_id = client_id or cfg.core.client_id
-        self.engine, self.last_seq = rebuild(cfg, journal, shelter_source.load(cfg))
+        # The foreign adapters (Frigate, OwnTracks) and their memory, rebuilt with the engine.
+        self.reader = Reader(cfg)
+        self.engine, self.last_seq = rebuild(
+            cfg, journal, shelter_source.load(cfg), reader=self.reader
+        )
         self.dirty = everything(self.engine)
         self.outbox = Outbox()
         self.unacked: list[Incoming] = []
         self.queue: asyncio.Queue[Incoming] = asyncio.Queue()
         self.alarms: dict[str, str] = {}
+        self.drop_watch = DropWatch()  # $SYS/broker/publish/messages/dropped
         self.operators: dict[str, Presence] = {}
         self.events_total = 0
         self.rejected_total = 0
         self.duplicates_total = 0
+        self.ignored_total = 0  # foreign payloads read but of no use (an OwnTracks waypoint)
         self.rates: deque[float] = deque(maxlen=RATE_HISTORY)
         self._since_snapshot = 0
         self._stopping = asyncio.Event()
@@ -84,7 +93,13 @@ class Core:
         return Transport(
             mqtt_settings(self.cfg),
             self.client_id,
-            subscriptions=[(raw_filter, 1), (topics.CMD_ALL, 1), (topics.PRESENCE_ALL, 1)],
+            subscriptions=[
+                (raw_filter, 1),
+                (topics.CMD_ALL, 1),
+                (topics.PRESENCE_ALL, 1),
+                *[(foreign, 1) for foreign in self.reader.subscriptions()],
+                (topics.SYS_DROPPED, 0),  # QoS 0: never journaled, never acknowledged
+            ],
             persistent=True,
             session_expiry_s=self.cfg.core.session_expiry_s,
             manual_ack=True,
@@ -122,7 +137,31 @@ class Core:
 
     async def _receive(self, transport: Transport) -> None:
         async for message in transport.messages():
+            if message.topic == topics.SYS_DROPPED:
+                self._broker_dropped(message.payload)
+                continue
             await self.queue.put(message)
+
+    def _broker_dropped(self, payload: bytes) -> None:
+        """The broker's dropped-messages counter: a rise is a console alarm (broker_watch)."""
+        value = parse_counter(payload)
+        if value is None:
+            return
+        now = self.clock()
+        baseline = self.drop_watch.last is None
+        added = self.drop_watch.observe(value, now)
+        if baseline and value:
+            log.warning("the broker has dropped %d messages since it started", value)
+        if added:
+            log.error("the broker dropped %d more messages (total %d)", added, value)
+        self._broker_alarm(now)
+
+    def _broker_alarm(self, now: float) -> None:
+        text = self.drop_watch.alarm(now)
+        if text:
+            self.alarms["broker"] = text
+        else:
+            self.alarms.pop("broker", None)
 
     async def _process(self) -> None:
         batch_max = self.cfg.journal.batch_max
@@ -140,7 +179,10 @@ class Core:
             self._presence(message)
             return
         now = self.clock()
-        result = read(message.topic, message.payload)
+        result = self.reader.read(message.topic, message.payload, now)
+        if isinstance(result, Adapted):
+            self._adapted(message, result, now)
+            return
         if not isinstance(result, Accepted):
             self.rejected_total += 1
             self.journal.append(
@@ -159,6 +201,17 @@ class Core:
             self.events_total += 1
         effects = self._apply(result, now, duplicate)
         sort_effects(effects, self.dirty, self.outbox)
+
+    def _adapted(self, message: Incoming, result: Adapted, now: float) -> None:
+        """A foreign payload: journaled as received, so replay runs the adapter again."""
+        self.last_seq = self.journal.append(now, RecordKind.EVENT, message.topic, message.payload)
+        self._since_snapshot += 1
+        self.events_total += 1
+        if result.ignored is not None:
+            self.ignored_total += 1
+            log.debug("ignored a payload on %s: %s", message.topic, result.ignored)
+        for event in result.messages:
+            sort_effects(self.engine.handle_event(event, now), self.dirty, self.outbox)
 
     def _apply(self, result: Accepted, now: float, duplicate: bool) -> list[Effect]:
         message = result.message
@@ -201,25 +254,37 @@ class Core:
         for message in self.unacked:
             message.ack()
         self.unacked.clear()
+        await self.send_outbox()
+        if self._since_snapshot >= SNAPSHOT_EVERY:
+            self.write_snapshot()
+
+    async def send_outbox(self) -> None:
+        """Replies and receipts of committed batches; kept for the next try if the link is down.
+
+        A resumed session delivers its backlog before the transport reports itself
+        connected, so a batch can be committed while publishing is not yet possible.
+        """
         outbox, self.outbox = self.outbox, Outbox()
+        if not (outbox.replies or outbox.receipts):
+            return
         try:
             await publish_outbox(self._transport(), outbox)
         except NotConnected:
-            # Receipts are asked for again by resends; replies are lost with the link, and a
-            # console that lost its link refuses commands rather than waiting for answers.
-            log.warning(
-                "link down: %d replies, %d receipts not sent",
-                len(outbox.replies),
-                len(outbox.receipts),
+            kept = Outbox(
+                replies=(outbox.replies + self.outbox.replies)[-OUTBOX_MAX:],
+                receipts=(outbox.receipts + self.outbox.receipts)[-OUTBOX_MAX:],
             )
-        if self._since_snapshot >= SNAPSHOT_EVERY:
-            self.write_snapshot()
+            self.outbox = kept
+            log.debug(
+                "link down: %d replies, %d receipts held", len(kept.replies), len(kept.receipts)
+            )
 
     def write_snapshot(self) -> None:
         """Bound the replay on the next start. A failed write is retried with the next batch."""
         self._since_snapshot = 0
         try:
-            self.journal.write_snapshot(self.clock(), self.engine.snapshot(), self.last_seq)
+            snapshot = pack_snapshot(self.engine.snapshot(), self.reader.memory())
+            self.journal.write_snapshot(self.clock(), snapshot, self.last_seq)
         except JournalError as exc:
             log.warning("snapshot not committed yet (it goes with the next batch): %s", exc)
 
@@ -251,7 +316,10 @@ class Core:
             await self.flush(now)
 
     async def flush(self, now: float) -> None:
+        self._broker_alarm(now)  # the drop alarm expires HOLD_S after the counter last moved
         dirty, self.dirty = self.dirty, Dirty()
+        if not self.unacked:  # what is not committed yet must not be answered yet
+            await self.send_outbox()
         try:
             await publish_state(self._transport(), self.engine, dirty, now)
             await publish_summary(self._transport(), self.summary(now))
@@ -272,6 +340,7 @@ class Core:
             events_per_s=self.rates[-1] if self.rates else 0.0,
             rate_history=tuple(round(r, 1) for r in self.rates),
             rejected_total=self.rejected_total,
+            ignored_total=self.ignored_total,
             operators=tuple(sorted(self.operators)),
             alarms=tuple(self.alarms.values()),
             core_id=self.client_id,
@@ -282,13 +351,15 @@ class Core:
             await asyncio.sleep(self.cfg.core.log_interval_s)
             s = self.summary(self.clock())
             log.info(
-                "events %d (%.1f/s), open %d (P1 %d, P2 %d), rejected %d, duplicates folded %d, operators %d",
+                "events %d (%.1f/s), open %d (P1 %d, P2 %d), rejected %d, ignored %d, "
+                "duplicates folded %d, operators %d",
                 s.events_total,
                 s.events_per_s,
                 s.open_total,
                 s.open_by_priority[0],
                 s.open_by_priority[1],
                 s.rejected_total,
+                self.ignored_total,
                 self.duplicates_total,
                 len(s.operators),
             )

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
+from typing import TypeVar
 
 import msgspec
 
 from console.config import Config
 from console.effects import Effect, Escalated, IncidentChanged
+from console.engine_alerts import AlertHandlers
 from console.engine_base import CORE
 from console.engine_commands import CommandHandlers
 from console.engine_events import EventHandlers
 from console.engine_model import DEADLINE_ACK, SNAPSHOT_VERSION, State
 from console.engine_read import ReadSide
+from protocols.cap import PublicAlert
 from protocols.schemas import (
     CameraHealth,
     CctvEvent,
@@ -35,7 +38,7 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(State)
 
 
-class Engine(EventHandlers, CommandHandlers, ReadSide):
+class Engine(EventHandlers, AlertHandlers, CommandHandlers, ReadSide):
     """One authority's incident state. Not thread-safe: one owner calls it."""
 
     def __init__(self, config: Config, *, prefer_numpy: bool = True) -> None:
@@ -44,9 +47,13 @@ class Engine(EventHandlers, CommandHandlers, ReadSide):
     # --- inputs --------------------------------------------------------------------------
 
     def handle_event(
-        self, event: SosAlarm | CctvEvent | CameraHealth | ResponderReport, now: float
+        self,
+        event: SosAlarm | CctvEvent | CameraHealth | ResponderReport | PublicAlert,
+        now: float,
     ) -> list[Effect]:
         now = float(now)
+        if isinstance(event, PublicAlert):
+            return self._on_alert(_floats(event), now)
         event = _floats(event)
         if isinstance(event, SosAlarm):
             return self._on_sos(event, now)
@@ -122,10 +129,11 @@ class Engine(EventHandlers, CommandHandlers, ReadSide):
         return engine
 
 
-_FLOAT_FIELDS = ("ts", "lat", "lon", "accuracy_m", "confidence")
+_FLOAT_FIELDS = ("ts", "lat", "lon", "accuracy_m", "confidence", "sent", "expires")
+_Event = TypeVar("_Event", bound=RawEvent | PublicAlert)
 
 
-def _floats(event: RawEvent) -> RawEvent:
+def _floats(event: _Event) -> _Event:
     """Ints where floats belong (events built in Python) as floats, so snapshots are canonical."""
     changes = {
         name: float(value)

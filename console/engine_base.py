@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from console.config import Config
 from console.effects import (
@@ -45,6 +45,7 @@ MAX_CLOSED = 10_000  # closed incidents kept for queries and clear refusals
 REPLY_RETENTION_S = 7 * 86400.0  # idempotency memory for commands
 ALARM_RETENTION_S = 7 * 86400.0  # resends of an SOS get the same receipt this long
 CCTV_EVENT_RETENTION_S = 86400.0  # CCTV duplicates and withdrawals are matched this long
+ALERT_RETENTION_S = 30 * 86400.0  # CAP Updates and Cancels find their alert this long
 SOS_CELL_DEG = 0.005  # the open-SOS correlation grid
 
 
@@ -269,6 +270,8 @@ class EngineBase:
         _expire(self.st.replies, now - REPLY_RETENTION_S)
         _expire(self.st.alarms, now - ALARM_RETENTION_S)
         _expire(self.st.cctv_events, now - CCTV_EVENT_RETENTION_S)
+        _expire(self.st.cctv_latest, now - CCTV_EVENT_RETENTION_S)
+        _expire(self.st.alerts, now - ALERT_RETENTION_S)
 
 
 def has_position(inc: Incident) -> bool:
@@ -280,7 +283,10 @@ def is_fault(status: object) -> bool:
     return status in FAULTS
 
 
-def _expire(table: dict[str, tuple[Any, float]], cutoff: float) -> None:
+_Entry = TypeVar("_Entry", bound=tuple[Any, ...])
+
+
+def _expire(table: dict[str, _Entry], cutoff: float) -> None:
     """Drop entries first seen before ``cutoff``; the dict is in arrival order."""
     while table:
         first = next(iter(table))

@@ -118,7 +118,7 @@ class EventHandlers(EngineBase):
         if ev.withdrawn:
             return self._withdraw(ev, key, seen[0] if seen else None, now)
         if seen is not None:
-            return []  # the same event again
+            return self._update_cctv(ev, key, seen[0], now)
         self._prune(now)
         effects: list[Effect] = []
         cam = st.cameras.get(ev.camera_id)
@@ -183,7 +183,74 @@ class EventHandlers(EngineBase):
             target.snapshots[ev.camera_id] = ev.snapshot_url
         self._camera_alarm(target, ev.camera_id, +1, effects)
         st.cctv_events[key] = (target.id, now)
+        st.cctv_latest[key] = (ev.kind.value, now, ev.confidence)
         return effects
+
+    def _update_cctv(self, ev: CctvEvent, key: str, incident_id: str, now: float) -> list[Effect]:
+        """The same event id again (a Frigate ``update``).
+
+        A new kind or a higher confidence is recorded on its incident and may raise
+        the priority (never lower it: withdrawal is the way down); the same kind at
+        the same or a lower confidence is the same event again and changes nothing.
+        """
+        st = self.st
+        prev = st.cctv_latest.get(key)
+        if prev is None:
+            return []  # held since before updates were tracked: the same event again
+        prev_kind, first_seen, prev_confidence = prev
+        kind_changed = ev.kind.value != prev_kind
+        if not kind_changed and ev.confidence <= prev_confidence:
+            return []  # the same event again
+        inc = st.incidents.get(incident_id)
+        part = f"cctv:{key}"
+        if inc is None or part not in inc.parts:
+            return []  # its incident is closed, or the event was withdrawn
+        self._prune(now)
+        st.events_total += 1
+        effects: list[Effect] = []
+        inc.parts[part] = min(inc.parts[part], cctv_priority(self.cfg.priority, ev.kind, now))
+        st.cctv_latest[key] = (ev.kind.value, first_seen, max(prev_confidence, ev.confidence))
+        if kind_changed:
+            change = f"{prev_kind} → {ev.kind.value}"
+        else:
+            change = f"confidence {prev_confidence:.2f} → {ev.confidence:.2f}"
+        self._add_event(
+            inc,
+            CorrelatedEvent(
+                ts=ev.ts,
+                kind=ev.kind.value,
+                source=ev.camera_id,
+                detail=f"update: {change}, event {ev.event_id}"[:200],
+                snapshot_url=ev.snapshot_url,
+            ),
+            now,
+        )
+        if kind_changed:
+            self._history(inc, now, CORE, "updated", f"event {ev.event_id}: {change}")
+            if (
+                inc.kind is IncidentKind.CCTV
+                and inc.camera_id == ev.camera_id
+                and list(inc.parts) == [part]
+            ):
+                self._rekind_cctv(inc, ev)
+        if inc.kind is IncidentKind.CCTV:
+            inc.last_event = now
+        if ev.snapshot_url:
+            inc.snapshots[ev.camera_id] = ev.snapshot_url
+        self._reprioritise(inc, now, effects)
+        effects.append(IncidentChanged(inc.id))
+        return effects
+
+    def _rekind_cctv(self, inc: Incident, ev: CctvEvent) -> None:
+        """A CCTV incident of one event whose kind changed: new title, new fold key."""
+        st = self.st
+        old_fold = f"{inc.camera_id}/{inc.cctv_kind}"
+        if st.cctv_open.get(old_fold) == inc.id:
+            del st.cctv_open[old_fold]
+        inc.cctv_kind = ev.kind.value
+        st.cctv_open.setdefault(f"{ev.camera_id}/{ev.kind.value}", inc.id)
+        cam = st.cameras.get(ev.camera_id)
+        inc.title = cctv_title(ev.kind, (cam.name or cam.id) if cam else ev.camera_id)
 
     def _withdraw(
         self, ev: CctvEvent, key: str, incident_id: str | None, now: float
@@ -377,6 +444,12 @@ class EventHandlers(EngineBase):
             resp.last_seen = max(resp.last_seen, now)
             if ev.name is not None:
                 resp.name = ev.name
+            if ev.position_only:
+                # A bare fix (OwnTracks): the status and the assignment stay as they are.
+                self.resp_index.upsert(
+                    resp.id, resp.lat, resp.lon, resp.status is ResponderStatus.AVAILABLE
+                )
+                return effects
             inc = st.incidents.get(resp.incident_id) if resp.incident_id is not None else None
             if resp.incident_id is not None and inc is None:
                 resp.incident_id = resp.assigned_by = None

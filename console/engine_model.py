@@ -28,6 +28,7 @@ SNAPSHOT_VERSION = 1
 # Part keys in Incident.parts (the contributions whose minimum is the priority).
 PART_SOS = "sos"
 PART_FAULT = "fault"
+PART_ALERT = "alert"
 
 # Heap entry kinds.
 DEADLINE_ACK = 0
@@ -127,3 +128,9 @@ class State(Struct, kw_only=True):
     deadline_seq: int = 0
     events_total: int = 0
     rejected_total: int = 0
+    # Added after version 1 (defaults keep older snapshots readable):
+    # "camera/event_id" -> (kind, first seen, best confidence): what an update is compared with.
+    cctv_latest: dict[str, tuple[str, float, float]] = field(default_factory=dict)
+    # "sender/identifier" of every CAP message (alert, update, cancel) -> (incident id, first
+    # seen): duplicates, and the incident a later Update or Cancel refers to.
+    alerts: dict[str, tuple[str, float]] = field(default_factory=dict)

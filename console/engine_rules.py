@@ -68,5 +68,10 @@ def fault_title(status: CameraHealthStatus, camera_name: str) -> str:
     return f"Camera {camera_name} {status.value}"[:200]
 
 
+def alert_title(headline: str, event: str, fallback: str = "Public alert") -> str:
+    """A public alert's title: its headline, else its event, else ``fallback``."""
+    return (headline.strip() or event.strip() or fallback)[:200]
+
+
 def coords(lat: float, lon: float) -> str:
     return f"{lat:.5f}, {lon:.5f}"

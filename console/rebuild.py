@@ -8,11 +8,14 @@ them in sequence order through a fresh engine gives the same state.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Sequence
 
 from console.config import Config
+from console.effects import Effect
 from console.engine import Engine
-from console.ingest import Accepted, read
+from console.foreign import unpack_snapshot
+from console.ingest import Accepted, Adapted, Reader
 from console.journal import Journal, Record, RecordKind
 from protocols.schemas import Command, Shelter
 
@@ -27,15 +30,40 @@ def snapshot_seq(record: Record) -> int:
     return int(record.key) if record.key.isdigit() else 0
 
 
-def rebuild(cfg: Config, journal: Journal, shelters: Sequence[Shelter] = ()) -> tuple[Engine, int]:
-    """A fresh engine with every journaled input applied; returns it and the last seq seen."""
+# The Reader (foreign adapters and their memory) that replays into each engine.
+_readers: weakref.WeakKeyDictionary[Engine, Reader] = weakref.WeakKeyDictionary()
+
+
+def reader_for(engine: Engine, cfg: Config) -> Reader:
+    """The Reader bound to ``engine`` (made on first use): one per engine, for the adapters."""
+    reader = _readers.get(engine)
+    if reader is None:
+        reader = _readers[engine] = Reader(cfg)
+    return reader
+
+
+def rebuild(
+    cfg: Config,
+    journal: Journal,
+    shelters: Sequence[Shelter] = (),
+    reader: Reader | None = None,
+) -> tuple[Engine, int]:
+    """A fresh engine with every journaled input applied; returns it and the last seq seen.
+
+    ``reader`` (the live core's) gets the foreign adapters' memory back: from the
+    snapshot, then from replaying the foreign payloads after it.
+    """
+    reader = reader or Reader(cfg)
     snapshot = journal.latest_snapshot()
     if snapshot is not None:
-        engine = Engine.restore(cfg, snapshot.payload)
+        engine_snapshot, adapters = unpack_snapshot(snapshot.payload)
+        engine = Engine.restore(cfg, engine_snapshot)
+        reader.restore(adapters)
         after = snapshot_seq(snapshot)
     else:
         engine = Engine(cfg)
         after = 0
+    _readers[engine] = reader
     engine.set_shelters(shelters)
     last = after
     replayed = 0
@@ -53,17 +81,24 @@ def rebuild(cfg: Config, journal: Journal, shelters: Sequence[Shelter] = ()) -> 
     return engine, last
 
 
-def apply_record(engine: Engine, cfg: Config, record: Record) -> None:
+def apply_record(engine: Engine, cfg: Config, record: Record) -> list[Effect]:
+    """Feed one journaled input to the engine; its effects (the export watches for closes)."""
     if record.kind is RecordKind.SYSTEM:
         if record.key == TICK_KEY:
-            engine.tick(record.ts)
-        return
-    result = read(record.topic, record.payload)
+            return engine.tick(record.ts)
+        return []
+    result = reader_for(engine, cfg).read(record.topic, record.payload, record.ts)
+    if isinstance(result, Adapted):
+        effects: list[Effect] = []
+        for message in result.messages:
+            effects += engine.handle_event(message, record.ts)
+        return effects
     if not isinstance(result, Accepted):
         # It was accepted when journaled; a schema change since is worth a loud line.
         log.error("journal record %d no longer decodes: %s", record.seq, result.reason)
-        return
+        return []
     if isinstance(result.message, Command):
-        engine.handle_command(result.message, record.ts, cfg.role_of(result.message.operator))
-    else:
-        engine.handle_event(result.message, record.ts)
+        return engine.handle_command(
+            result.message, record.ts, cfg.role_of(result.message.operator)
+        )
+    return engine.handle_event(result.message, record.ts)

@@ -367,6 +367,8 @@ class Summary(_Wire, frozen=True, tag="summary"):
     events_per_s: float = 0.0
     rate_history: tuple[float, ...] = ()  # recent events/s, oldest first, for a sparkline
     rejected_total: int = 0
+    # Foreign payloads (Frigate, OwnTracks) read but of no use: counted, not dead letters.
+    ignored_total: int = 0
     operators: tuple[str, ...] = ()
     alarms: tuple[str, ...] = ()  # system alarms every console must show (journal, broker)
     core_id: ShortText = ""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from protocols.cap import PublicAlert
 from protocols.schemas import CameraHealth, CctvEvent, ResponderReport, SosAlarm
 
 ROOT: Final = "ansim/v1"
@@ -22,12 +23,16 @@ RAW_SOS: Final = "sos"
 RAW_CCTV: Final = "cctv"
 RAW_CAMERA: Final = "camera"
 RAW_RESPONDER: Final = "responder"
+# A public warning (protocols.cap.PublicAlert, MessagePack or JSON), e.g. from the HTTP
+# gateway's POST /v1/cap; the core keys it by (sender, identifier).
+RAW_ALERT: Final = "alert"
 
 RAW_KINDS: Final[dict[str, type]] = {
     RAW_SOS: SosAlarm,
     RAW_CCTV: CctvEvent,
     RAW_CAMERA: CameraHealth,
     RAW_RESPONDER: ResponderReport,
+    RAW_ALERT: PublicAlert,
 }
 
 SHARED_GROUP: Final = "ansim-core"

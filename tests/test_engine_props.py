@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from console.config import Config
 from console.effects import Effect, SendReceipt, SendReply
 from console.engine import Engine
+from protocols.cap import CapReference, PublicAlert
 from protocols.schemas import (
     Action,
     CameraHealthStatus,
@@ -39,12 +41,25 @@ cctv_input = st.tuples(
     st.integers(0, 2),
     st.sampled_from(list(CctvKind)),
     st.booleans(),
+    st.sampled_from([0.6, 0.9]),  # confidence: the same event id again may be an update
 )
 camera_input = st.tuples(
     st.just("camera"), st.integers(0, 2), st.sampled_from(list(CameraHealthStatus))
 )
 responder_input = st.tuples(
-    st.just("responder"), st.integers(0, 3), st.sampled_from(list(ResponderStatus)), SPOT
+    st.just("responder"),
+    st.integers(0, 3),
+    st.sampled_from(list(ResponderStatus)),
+    SPOT,
+    st.booleans(),  # position only (OwnTracks)
+)
+alert_input = st.tuples(
+    st.just("alert"),
+    st.integers(0, 5),  # identifier
+    st.sampled_from(["Alert", "Alert", "Update", "Cancel"]),
+    st.integers(0, 5),  # the identifier it refers to
+    st.integers(1, 4),  # priority
+    SPOT,
 )
 command_input = st.tuples(
     st.just("cmd"),
@@ -67,6 +82,7 @@ step = st.tuples(
             command_input,
             responder_input,
             command_input,
+            alert_input,
             tick_input,
             command_input,
         ]
@@ -88,14 +104,35 @@ def to_message(raw: tuple[Any, ...]) -> tuple[Any, Role]:
         _, alarm, device, (lat, lon) = raw
         return sos(f"a{alarm}", device=f"d{device}", lat=lat, lon=lon), Role.OPERATOR
     if kind == "cctv":
-        _, event, cam, ckind, withdrawn = raw
-        return cctv(f"e{event}", f"cam{cam}", ckind, withdrawn=withdrawn), Role.OPERATOR
+        _, event, cam, ckind, withdrawn, confidence = raw
+        event_msg = cctv(f"e{event}", f"cam{cam}", ckind, withdrawn=withdrawn)
+        return msgspec.structs.replace(event_msg, confidence=confidence), Role.OPERATOR
     if kind == "camera":
         _, cam, status = raw
         return camera(f"cam{cam}", status, lat=LAT + cam * 0.0015), Role.OPERATOR
     if kind == "responder":
-        _, r, status, (lat, lon) = raw
-        return responder(f"R{r}", status, lat=lat, lon=lon), Role.OPERATOR
+        _, r, status, (lat, lon), position_only = raw
+        report = responder(f"R{r}", status, lat=lat, lon=lon)
+        return msgspec.structs.replace(report, position_only=position_only), Role.OPERATOR
+    if kind == "alert":
+        _, ident, msg_type, ref, priority, (lat, lon) = raw
+        refs = (
+            ()
+            if msg_type == "Alert"
+            else (CapReference(sender="s", identifier=f"A{ref}", sent=DAY),)
+        )
+        message = PublicAlert(
+            identifier=f"A{ident}" if msg_type == "Alert" else f"A{ident}-{msg_type}",
+            sender="s",
+            sent=DAY,
+            msg_type=msg_type,
+            priority=priority,
+            headline=f"alert {ident}",
+            lat=lat,
+            lon=lon,
+            references=refs,
+        )
+        return message, Role.OPERATOR
     if kind == "cmd":
         _, op, action, inc, resp, text, cmd_id = raw
         operator, role = OPERATORS[op]

@@ -84,7 +84,8 @@ def test_every_message_is_valid_on_the_wire_and_on_its_topic() -> None:
 def test_the_mix(scenario: str) -> None:
     events = run(scenario=scenario, rate=20.0, duration=900.0)
     kinds = Counter(e.kind for e in events)
-    assert all(kinds[k] > 0 for k in topics.RAW_KINDS)
+    # The simulator does not play public alerts (they come from CAP senders).
+    assert all(kinds[k] > 0 for k in topics.RAW_KINDS if k != topics.RAW_ALERT)
     sos = [e.message for e in events if isinstance(e.message, SosAlarm)]
     assert len({a.alarm_id for a in sos}) == len(sos)  # unique per source
     assert {a.trigger.value for a in sos} == {"button", "shake", "voice", "timer-expired"}
