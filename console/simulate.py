@@ -109,6 +109,7 @@ class Options:
     resend: bool
     resend_s: float
     quiet: bool
+    record: str = ""  # a file to append the id of every SOS raised to ("" = none)
 
 
 def options(args: argparse.Namespace, cfg: Config) -> Options:
@@ -131,6 +132,7 @@ def options(args: argparse.Namespace, cfg: Config) -> Options:
         resend=not getattr(args, "no_resend", False),
         resend_s=float(s.resend_s),
         quiet=bool(getattr(args, "quiet", False)),
+        record=str(getattr(args, "record", None) or ""),
     )
 
 
@@ -178,6 +180,9 @@ class Simulator:
         if restamp is not None:
             # Behind schedule after an outage: the event happens now, not back then.
             message = msgspec.structs.replace(message, ts=restamp)
+        if isinstance(message, SosAlarm) and self.opts.record:
+            # One line per SOS raised (not per resend), written before it is published.
+            _record(self.opts.record, message.alarm_id)
         if isinstance(message, SosAlarm) and self.opts.resend:
             self.pending.add(message, time.monotonic())
         await self.submit(emit.kind, codec.encode(message))
@@ -233,6 +238,12 @@ class Simulator:
                 file=sys.stderr,
                 flush=True,
             )
+
+
+def _record(path: str, alarm_id: str) -> None:
+    """``--record``: one line per SOS raised, for tests that account for every alarm."""
+    with open(path, "a", encoding="utf-8") as record:
+        record.write(alarm_id + "\n")
 
 
 async def simulate(cfg: Config, opts: Options) -> Counters:
