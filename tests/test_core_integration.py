@@ -230,3 +230,61 @@ async def test_sigkill_mid_burst_loses_no_sos_and_folds_resends(
         assert {f"phone-{n}" for n in range(total)} <= sources
     finally:
         journal.close()
+
+
+async def test_core_with_the_simulator_and_two_operators(
+    core_config: Path, mqtt_settings: MqttSettings
+) -> None:
+    """The training city drives the core; two operators work its incidents; a newcomer sees it all."""
+    core = AnsimProcess(core_config, "core").start()
+    sim = None
+    try:
+        await core_ready(mqtt_settings)
+        sim = AnsimProcess(
+            core_config, "simulate", "--duration", "4", "--rate", "40", "--scenario", "storm"
+        ).start()
+
+        def sos_incidents(state: dict[str, Any]) -> list[IncidentState]:
+            found = [v for v in state.values() if isinstance(v, IncidentState)]
+            return sorted((i for i in found if i.kind == "sos"), key=lambda i: i.id)
+
+        state: dict[str, Any] = {}
+        deadline = time.monotonic() + 20
+        while len(sos_incidents(state)) < 2:
+            assert time.monotonic() < deadline, "the simulator raised fewer than 2 SOS"
+            state = await retained_state(mqtt_settings)
+        first, second = sos_incidents(state)[:2]
+        async with Peer(mqtt_settings) as peer:
+            assert (await peer.command("op1", "s1", Action.ACK, incident_id=first.id)).ok
+            assert (await peer.command("op2", "s2", Action.CLAIM, incident_id=second.id)).ok
+            taken = await peer.command("op2", "s3", Action.ACK, incident_id=first.id)
+            assert not taken.ok and "op1" in taken.reason, taken.reason
+            done = await peer.command(
+                "op2", "s4", Action.FALSE_ALARM, incident_id=second.id, disposition="test"
+            )
+            assert done.ok, done.reason
+        assert sim.process is not None
+        sim.process.wait(30)
+        assert sim.process.returncode == 0, sim.log()
+
+        def settled(seen: dict[str, Any]) -> bool:
+            mine = seen.get(topics.state_incident(first.id))
+            return (
+                isinstance(mine, IncidentState)
+                and mine.status is IncidentStatus.ACKNOWLEDGED
+                and topics.state_incident(second.id) not in seen
+            )
+
+        deadline = time.monotonic() + 10
+        state = await retained_state(mqtt_settings)
+        while not settled(state):
+            assert time.monotonic() < deadline, "the newcomer never saw the operators' work"
+            state = await retained_state(mqtt_settings)
+        assert state[topics.state_incident(first.id)].owner == "op1"
+        summary = state[topics.STATE_SUMMARY]
+        assert isinstance(summary, Summary) and summary.events_total > 0
+        assert "op1" not in summary.operators  # commands alone do not make a presence
+    finally:
+        if sim is not None:
+            sim.stop()
+        assert core.stop() == 0, core.log()
