@@ -121,6 +121,16 @@ METHOD = """\
 """
 
 
+def module_methods() -> list[str]:
+    """The ``METHOD`` text a benchmark module may define, for RESULTS.md."""
+    texts = []
+    for name, module in sorted(sys.modules.items()):
+        text = getattr(module, "METHOD", None) if name.startswith("bench.") else None
+        if isinstance(text, str) and name != "bench.run":
+            texts.append(text)
+    return texts
+
+
 def write_results(rows: list[Row], info: dict[str, str], elapsed: float) -> None:
     notes = [f"- `{r.name}`: {r.note}" for r in rows if r.note]
     text = "\n".join(
@@ -137,6 +147,7 @@ def write_results(rows: list[Row], info: dict[str, str], elapsed: float) -> None
             "## Method",
             "",
             METHOD,
+            *module_methods(),
             "## Machine",
             "",
             *[f"- {k}: {v}" for k, v in info.items()],

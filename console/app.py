@@ -13,9 +13,10 @@ frozen ``clock`` and a ``send_command`` that records, and no broker.
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -25,16 +26,14 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import ContentSwitcher, Footer, Input
 
+from console.actions import CommandActions, SendCommand
 from console.commands import AnsimCommands
 from console.config import Config
 from console.messages import LinkStateChanged, ReplyReceived
 from console.screens.confirm import ConfirmScreen
-from console.screens.dispatch import DispatchScreen
 from console.screens.help import HelpScreen
-from console.screens.note import NoteScreen
-from console.screens.resolve import ResolveScreen
 from console.state_store import Filter, StateStore
-from protocols.schemas import Action, Command, IncidentState, Role
+from protocols.schemas import Command, IncidentState, Role
 from widgets.alert_queue import AlertQueue
 from widgets.camera_grid import CameraGrid
 from widgets.incident_detail import IncidentDetail
@@ -44,8 +43,6 @@ from widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from console.allinone import Supervisor
-
-SendCommand = Callable[[Command], Awaitable[None]]
 
 # Actions that change the record: hidden for an observer, dimmed without a selection.
 CHANGING: frozenset[str] = frozenset(
@@ -59,7 +56,7 @@ PANES: dict[str, str] = {
 }
 
 
-class AnsimApp(App[int]):
+class AnsimApp(CommandActions, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "Ansim"
     COMMANDS: ClassVar[set[Any]] = {AnsimCommands}
@@ -142,8 +139,9 @@ class AnsimApp(App[int]):
         clock: Callable[[], float] = time.time,
         keymap: Mapping[str, str] | None = None,
         child_news: Callable[[], list[str]] | None = None,
+        ansi_color: bool | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(ansi_color=ansi_color)
         self._child_news = child_news  # the all-in-one launcher: children that died
         self._child_alarms: list[str] = []
         self.cfg = cfg or Config()
@@ -159,7 +157,7 @@ class AnsimApp(App[int]):
         self._keymap = dict(keymap or {})
         self._session = secrets.token_hex(3)
         self._seq = 0
-        self._sent: set[str] = set()
+        self._sent: dict[str, Command] = {}
         self._seen: set[str] = set()
         self._pane = "queue"
         self._dirty: set[str] = set()  # panes with changes not yet drawn (they were hidden)
@@ -272,9 +270,9 @@ class AnsimApp(App[int]):
 
     def _ring_for_new_p1(self, changed: set[str]) -> None:
         ring = False
-        for incident_id in changed:
+        for incident_id in changed - self._seen:  # only the new ones: a storm is mostly updates
             inc = self.store.incidents.get(incident_id)
-            if inc is not None and incident_id not in self._seen:
+            if inc is not None:
                 self._seen.add(incident_id)
                 ring = ring or (inc.priority == 1 and not inc.status.is_closed)
         if ring and self.cfg.console.bell:
@@ -332,11 +330,7 @@ class AnsimApp(App[int]):
 
     @on(ReplyReceived)
     def _reply(self, event: ReplyReceived) -> None:
-        reply = event.reply
-        self._sent.discard(reply.cmd_id)
-        if not reply.ok:
-            self.notify(f"Refused: {reply.reason or 'no reason given'}", title=reply.incident_id or "",
-                        severity="error", timeout=10)  # fmt: skip
+        self.reply_received(event.reply)
 
     # --- bindings -----------------------------------------------------------------------
 
@@ -448,111 +442,28 @@ class AnsimApp(App[int]):
 
         self.push_screen(ConfirmScreen("Quit Ansim?", "Incidents stay with the core."), done)
 
-    # --- commands -------------------------------------------------------------------------
 
-    def _target(self) -> IncidentState | None:
-        """The incident a command is for, or None after telling the operator why not."""
-        if self.role == Role.OBSERVER:
-            self.notify("Observer seat: commands are not available.", severity="warning")
-            return None
-        inc = self.selected_incident()
-        if inc is None:
-            self.notify("No open incident selected.", severity="warning")
-            return None
-        if not self.connected or self.send_command is None:
-            self.notify("Not connected to the broker: command NOT sent.", severity="error")
-            return None
-        return inc
+def native_ansi(colors: str, environ: Mapping[str, str] | None = None) -> bool | None:
+    """Use the terminal's own 16 colours (True) on a 16-colour terminal.
 
-    def send(self, action: Action, inc: IncidentState, **fields: Any) -> Command | None:
-        if not self.connected or self.send_command is None:
-            self.notify("Not connected to the broker: command NOT sent.", severity="error")
-            return None
-        self._seq += 1
-        command = Command(
-            cmd_id=f"{self.operator}-{self._session}-{self._seq}",
-            operator=self.operator,
-            action=action,
-            ts=self.clock(),
-            incident_id=inc.id,
-            **fields,
-        )
-        self._sent.add(command.cmd_id)
-        self._deliver(command)
-        return command
+    Textual otherwise maps ANSI names through its theme to RGB and back down to the
+    nearest of 16, which turns red into magenta and yellow into red: P1 and P2 would
+    swap colours. ``colors`` is ``[console] colors``: "16", "256" or "auto" (detect
+    from TEXTUAL_COLOR_SYSTEM, then TERM/COLORTERM like Rich does)."""
+    env = os.environ if environ is None else environ
+    if colors == "16" or "NO_COLOR" in env:
+        # NO_COLOR: with native ANSI, Textual strips colour (NoColor) and keeps bold,
+        # reverse and dim; otherwise it greys colours by luminance (Monochrome), and
+        # red text turns dark grey on a dark background: unreadable.
+        return True
+    if colors == "256":
+        return None
+    system = env.get("TEXTUAL_COLOR_SYSTEM", "auto")
+    if system == "auto":
+        from rich.console import Console
 
-    @work(group="send")
-    async def _deliver(self, command: Command) -> None:
-        assert self.send_command is not None
-        try:
-            await self.send_command(command)
-        except Exception as exc:  # NotConnected, timeout: say so, never retry silently
-            self._sent.discard(command.cmd_id)
-            self.notify(f"{command.action} {command.incident_id} NOT sent: {exc}", severity="error")
-
-    def _simple(self, action: Action) -> None:
-        inc = self._target()
-        if inc is not None:
-            self.send(action, inc)
-
-    def action_ack(self) -> None:
-        self._simple(Action.ACK)
-
-    def action_escalate(self) -> None:
-        self._simple(Action.ESCALATE)
-
-    def action_claim(self) -> None:
-        self._simple(Action.CLAIM)
-
-    def action_release(self) -> None:
-        self._simple(Action.RELEASE)
-
-    def action_cancel_escalation(self) -> None:
-        self._simple(Action.CANCEL_ESCALATION)
-
-    def action_on_scene(self) -> None:
-        self._simple(Action.ON_SCENE)
-
-    def action_dispatch(self) -> None:
-        inc = self._target()
-        if inc is None:
-            return
-        if not inc.recommended:
-            self.notify("No recommended unit for this incident yet.", severity="warning")
-            return
-
-        def chosen(unit: str | None) -> None:
-            if unit:
-                self.send(Action.DISPATCH, inc, responder_id=unit)
-
-        self.push_screen(DispatchScreen(inc, self.store.responders), chosen)
-
-    def action_resolve(self) -> None:
-        inc = self._target()
-        if inc is not None:
-            self.push_screen(ResolveScreen(inc.id), self._then(Action.RESOLVE, inc, "disposition"))
-
-    def action_false_alarm(self) -> None:
-        inc = self._target()
-        if inc is not None:
-            question = ConfirmScreen(f"Close {inc.id} as a false alarm?", inc.title)
-            self.push_screen(question, self._then(Action.FALSE_ALARM, inc))
-
-    def action_note(self) -> None:
-        inc = self._target()
-        if inc is not None:
-            self.push_screen(NoteScreen(inc.id), self._then(Action.NOTE, inc, "text"))
-
-    def _then(
-        self, action: Action, inc: IncidentState, field: str | None = None
-    ) -> Callable[[Any], None]:
-        """A dialog callback: send ``action`` if the dialog was not backed out of."""
-
-        def done(result: Any) -> None:
-            if result:
-                self.send(action, inc, **({field: result} if field else {}))
-
-        return done
+        system = Console(force_terminal=True, _environ=dict(env)).color_system or "standard"
+    return True if system in ("standard", "windows") else None
 
 
 def run(args: argparse.Namespace, cfg: Config, supervisor: Supervisor | None = None) -> int:
@@ -560,6 +471,7 @@ def run(args: argparse.Namespace, cfg: Config, supervisor: Supervisor | None = N
     operator = getattr(args, "operator", None) or cfg.operator.id
     role = getattr(args, "role", None) or cfg.operator.role
     news = supervisor.newly_dead if supervisor is not None else None
-    app = AnsimApp(cfg, operator=operator, role=role, connect=True, child_news=news)
+    app = AnsimApp(cfg, operator=operator, role=role, connect=True, child_news=news,
+                   ansi_color=native_ansi(cfg.console.colors))  # fmt: skip
     result = app.run()
     return int(result or 0)

@@ -234,6 +234,8 @@ class StateStore:
         self._changes.incidents.add(incident.id)
         old = self._key_of.get(incident.id)
         new = None if incident.status.is_closed else sort_key(incident)
+        if old == new and not self._filter.active:
+            return  # the common storm case: same place in the queue, no O(n) list shuffle
         if old is not None:
             self._remove_key(old)
             del self._key_of[incident.id]

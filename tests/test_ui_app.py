@@ -228,3 +228,29 @@ async def test_frame_cost_does_not_grow_with_the_queue() -> None:
         queue.tick(NOW)
         await pilot.pause()
         assert 0 < len(rendered) <= 24
+
+
+async def test_ok_reply_shows_what_was_done() -> None:
+    app, sent = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one(AlertQueue).select("I-000001")
+        await pilot.press("d", "enter")
+        await pilot.pause()
+        command = sent.commands[-1]
+        app.post_message(
+            ReplyReceived(Reply(cmd_id=command.cmd_id, operator="op1", ok=True, ts=NOW,
+                                incident_id="I-000001"))
+        )  # fmt: skip
+        await pilot.pause()
+        assert "Dispatched police-07 to I-000001" in notes(app)
+        assert app._sent == {}
+
+
+async def test_responder_board_lists_busy_units_first() -> None:
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await pilot.pause()
+        statuses = [str(u.status) for u in app.board.units]
+        assert statuses == ["on-scene", "en-route", "dispatched", "available", "available",
+                            "off-duty"]  # fmt: skip

@@ -57,7 +57,7 @@ _DIM = Style(dim=True)
 def _layout(width: int) -> _Layout:
     """Column widths for a width: the place column takes what is left."""
     owner = 8 if width >= 64 else 0
-    responder = 12 if width >= 74 else 0
+    responder = (14 if width >= 90 else 12) if width >= 74 else 0  # unit ids are ~13 wide
     title = 28 if width >= 120 else 0
     fixed = 3 + 1 + 5 + 1 + 1 + AGE_W + 1 + 5 + sum(w + 1 for w in (owner, responder, title) if w)
     return _Layout(max(8, width - fixed), owner, responder, title)
@@ -102,7 +102,18 @@ class AlertQueue(LineList):
             self._follow_selection()
             self.rows_changed()
         elif changed:
-            self.refresh()
+            self._refresh_visible(changed)
+
+    def _refresh_visible(self, changed: set[str] | frozenset[str]) -> None:
+        """Repaint only the changed rows that are on screen: in a storm most are not,
+        and a line not repainted is a line not sent over a slow SSH link."""
+        top = round(self.scroll_y)
+        rows = self.rows
+        bottom = min(len(rows), top + self.page_rows)
+        # One pass over the ~20 visible rows and a set intersection: no per-change lookups.
+        on_screen = {rows[row].id: row for row in range(top, bottom)}
+        for incident_id in on_screen.keys() & changed:
+            self.refresh_line(on_screen[incident_id] + 1)  # virtual line: the header is line 0
 
     def tick(self, now: float) -> None:
         """Advance the clock: only the visible lines are redrawn (cached row parts)."""

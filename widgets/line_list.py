@@ -18,6 +18,8 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+_REVERSE = Style(reverse=True)
+
 
 class LineList(ScrollView, can_focus=True, inherit_bindings=False):
     """Header on line 0, rows below; ``cursor`` is a row index.
@@ -118,6 +120,8 @@ class LineList(ScrollView, can_focus=True, inherit_bindings=False):
             # red P1 stays red under the cursor.
             name = "line-list--cursor" if self.has_focus else "line-list--cursor-blurred"
             base = base + self.get_component_rich_style(name)
+            if self.app.no_color:  # a background colour is stripped: mark the cursor by reverse
+                base = base + _REVERSE
         return self.render_row(row, width).adjust_cell_length(width).apply_style(base)
 
     def on_focus(self) -> None:

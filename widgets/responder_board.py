@@ -11,7 +11,19 @@ from protocols.schemas import ResponderState, ResponderStatus
 from widgets.format import RESPONDER_STYLE, age, fit
 from widgets.line_list import LineList, cells
 
-_ORDER = {s: i for i, s in enumerate(ResponderStatus)}
+# Busy units first (they are what an operator follows), then who can be sent, then off duty.
+_ORDER = {
+    s: i
+    for i, s in enumerate(
+        (
+            ResponderStatus.ON_SCENE,
+            ResponderStatus.EN_ROUTE,
+            ResponderStatus.DISPATCHED,
+            ResponderStatus.AVAILABLE,
+            ResponderStatus.OFF_DUTY,
+        )
+    )
+}
 _STALE_S = 120.0  # a position older than this is shown dim: the unit may be out of coverage
 _DIM = Style(dim=True)
 

@@ -52,6 +52,7 @@ class StatusBar(Widget):
         now: float | None = None,
         local_alarms: Iterable[str] | None = None,
     ) -> None:
+        lines = self._lines()
         if local_alarms is not None:
             self.local_alarms = list(local_alarms)
         if link is not None:
@@ -66,7 +67,12 @@ class StatusBar(Widget):
             self.filter_text = filter_text
         if now is not None:
             self.now = now
-        self.refresh(layout=True)
+        # A relayout repaints the whole screen: only when the alarm line comes or goes.
+        self.refresh(layout=self._lines() != lines)
+
+    def _lines(self) -> int:
+        alarms = bool(self.local_alarms) or bool(self.summary is not None and self.summary.alarms)
+        return 2 if alarms else 1
 
     def render(self) -> Text:
         t = Text(no_wrap=True, overflow="ellipsis")
