@@ -363,16 +363,25 @@ class Scenario:
             lon = round(lon + (unit.lon - lon) * 0.2, 6)
         self._positions[unit.id] = (lat, lon, t)
         # Now and then a unit goes off duty (a break, end of shift) and comes back.
-        if rng.random() < 0.03:
+        changed = rng.random() < 0.03
+        if changed:
             self._off_duty.symmetric_difference_update({unit.id})
         status = (
             ResponderStatus.OFF_DUTY if unit.id in self._off_duty else ResponderStatus.AVAILABLE
         )
+        # Between those changes a report is a position fix only: the simulated units do not
+        # know the core's dispatches, and "available" would release a dispatched unit.
         return Emit(
             t,
             topics.RAW_RESPONDER,
             ResponderReport(
-                responder_id=unit.id, kind=unit.kind, status=status, lat=lat, lon=lon, ts=t
+                responder_id=unit.id,
+                kind=unit.kind,
+                status=status,
+                lat=lat,
+                lon=lon,
+                ts=t,
+                position_only=not changed,
             ),
         )
 
