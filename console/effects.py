@@ -70,6 +70,17 @@ class NewHighPriority:
 
 
 @dataclass(frozen=True, slots=True)
+class PersonalDataRedacted:
+    """A closed incident's personal data was redacted (``[privacy] retention_days``).
+
+    Nothing to publish (a closed incident's retained state is already cleared); it
+    makes the tick non-empty, so the core journals it and replay redacts too.
+    """
+
+    incident_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Rejected:
     """A raw event the engine could not use (e.g. a CCTV event from a camera of unknown position)."""
 
@@ -85,6 +96,7 @@ Effect = (
     | SendReceipt
     | Escalated
     | NewHighPriority
+    | PersonalDataRedacted
     | Rejected
 )
 
@@ -95,6 +107,7 @@ __all__ = [
     "IncidentChanged",
     "IncidentClosed",
     "NewHighPriority",
+    "PersonalDataRedacted",
     "Rejected",
     "ResponderChanged",
     "SendReceipt",

@@ -20,6 +20,7 @@ from console.engine_base import CORE
 from console.engine_commands import CommandHandlers
 from console.engine_events import EventHandlers
 from console.engine_model import DEADLINE_ACK, SNAPSHOT_VERSION, State
+from console.engine_privacy import PrivacyHandlers
 from console.engine_read import ReadSide
 from protocols.cap import PublicAlert
 from protocols.schemas import (
@@ -38,7 +39,7 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(State)
 
 
-class Engine(EventHandlers, AlertHandlers, CommandHandlers, ReadSide):
+class Engine(PrivacyHandlers, EventHandlers, AlertHandlers, CommandHandlers, ReadSide):
     """One authority's incident state. Not thread-safe: one owner calls it."""
 
     def __init__(self, config: Config, *, prefer_numpy: bool = True) -> None:
@@ -70,7 +71,9 @@ class Engine(EventHandlers, AlertHandlers, CommandHandlers, ReadSide):
         return self._on_command(cmd, float(now), role)
 
     def tick(self, now: float) -> list[Effect]:
-        """Fire the SLA deadlines due by ``now``. O(log n) per due deadline, O(1) otherwise.
+        """Fire the SLA deadlines, then the personal-data redactions, due by ``now``.
+
+        O(log n) per due deadline or redaction, O(1) otherwise.
 
         A tick that returns no effects changes nothing observable (it may drop
         deadlines that can no longer fire), so the core need not journal it.
@@ -92,6 +95,7 @@ class Engine(EventHandlers, AlertHandlers, CommandHandlers, ReadSide):
             inc.escalated = True
             self._history(inc, now, CORE, "escalated", reason)
             effects += [Escalated(incident_id, reason), IncidentChanged(incident_id)]
+        effects += self._redact_due(now)  # console.engine_privacy
         return effects
 
     def _deadline_live(self, entry: tuple[float, int, str, int]) -> bool:

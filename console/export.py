@@ -4,7 +4,11 @@ The journal is replayed from its first record through a fresh engine, exactly as
 :mod:`console.rebuild` does (snapshots are not used: an incident closed before the
 latest snapshot must be exported too). Each time the engine closes an incident
 (the ``IncidentClosed`` effect), the incident is captured as it stood at that
-moment: full history, notes, events, and the units it had.
+moment: full history, notes, events, and the units it had. Personal data follows
+``[privacy] retention_days`` (``docs/privacy.md``): a redaction the live core made
+(a journaled tick, the ``PersonalDataRedacted`` effect) replaces the captured copy,
+and an incident whose retention had passed by the journal's last record is
+exported redacted even if the engine had forgotten it before it came due.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from typing import Final
 import msgspec
 
 from console.config import Config
-from console.effects import IncidentClosed
+from console.effects import IncidentClosed, PersonalDataRedacted
 from console.engine import Engine
+from console.engine_privacy import has_personal_data, redact_state
 from console.journal import Journal, JournalError
 from console.journal_cli import NoJournal, open_existing
 from console.rebuild import REPLAYED, apply_record
@@ -104,15 +109,30 @@ def parse_time(text: str, *, end_of_day: bool = False) -> float:
 def closed_incidents(
     cfg: Config, journal: Journal, window: Window | None = None
 ) -> Iterator[IncidentState]:
-    """Every incident the journal shows closed (and the window admits), in closing order."""
+    """Every incident the journal shows closed (and the window admits), in closing order.
+
+    Yielded once the whole journal is replayed, so that later redactions apply.
+    """
     window = window or Window()
     engine = Engine(cfg)
+    captured: dict[str, IncidentState] = {}
+    end: float | None = None
     for record in journal.records(kinds=REPLAYED):
+        end = record.ts if end is None else max(end, record.ts)
         for effect in apply_record(engine, cfg, record):
             if isinstance(effect, IncidentClosed):
                 state = engine.incident_state(effect.incident_id, record.ts)
                 if window.admits(state):
-                    yield state
+                    captured[state.id] = state
+            elif isinstance(effect, PersonalDataRedacted) and effect.incident_id in captured:
+                captured[effect.incident_id] = engine.incident_state(effect.incident_id, record.ts)
+    days = cfg.privacy.retention_days
+    for state in captured.values():
+        if end is not None and state.closed_at is not None and has_personal_data(state):
+            due = state.closed_at + days * 86400.0
+            if due <= end:  # the engine forgot it before it came due: redact the copy
+                state = redact_state(state, due, days, actor="export")
+        yield state
 
 
 def iso(ts: float | None) -> str:
