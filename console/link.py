@@ -38,6 +38,7 @@ class Link:
     ) -> None:
         self.operator, self.role, self.store, self.post = operator, role, store, post
         self._reply_topic = topics.reply(operator)
+        self._presence_topic = topics.presence(operator)
         host = socket.gethostname()[:200]
         offline = Presence(operator=operator, online=False, ts=clock(), role=role, host=host)
         online = Presence(operator=operator, online=True, ts=clock(), role=role, host=host)
@@ -57,6 +58,8 @@ class Link:
         )
 
     def _on_state(self, state: ConnectionState, reason: str) -> None:
+        if state is ConnectionState.CONNECTING:
+            self.store.begin_resync()
         self.post(LinkStateChanged(state is ConnectionState.CONNECTED, state.value, reason))
 
     async def run(self) -> None:
@@ -64,6 +67,17 @@ class Link:
         async with self.transport as t:
             async for msg in t.messages():
                 self.handle(msg.topic, msg.payload)
+                if self.store.resyncing and not msg.retain and self._ends_retained(msg.topic):
+                    self.store.end_resync()
+
+    def _ends_retained(self, topic: str) -> bool:
+        """Live traffic after a subscription means its retained messages are all in.
+
+        The broker sends the retained messages of one SUBSCRIBE before it handles
+        anything published later: our own presence (published right after
+        subscribing) or the core's next live summary marks the end.
+        """
+        return topic == self._presence_topic or topic.startswith(f"{topics.ROOT}/state/")
 
     def handle(self, topic: str, payload: bytes) -> None:
         if topic == self._reply_topic:

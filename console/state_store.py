@@ -171,6 +171,7 @@ class StateStore:
         self._filter = Filter()
         self._filtered: list[SortKey] = []
         self._changes = Changes()
+        self._unconfirmed: set[str] | None = None  # open incidents not yet seen since a reconnect
         self.view = IncidentView(self)
 
     # --- feeding ----------------------------------------------------------------
@@ -230,6 +231,8 @@ class StateStore:
         self.version += 1
 
     def _apply_incident(self, incident: IncidentState) -> None:
+        if self._unconfirmed is not None:
+            self._unconfirmed.discard(incident.id)
         self.incidents[incident.id] = incident
         self._changes.incidents.add(incident.id)
         old = self._key_of.get(incident.id)
@@ -247,7 +250,30 @@ class StateStore:
         if old != new or self._filter.active:
             self._changes.order = True
 
+    # --- after a reconnect ----------------------------------------------------------
+
+    @property
+    def resyncing(self) -> bool:
+        return self._unconfirmed is not None
+
+    def begin_resync(self) -> None:
+        """A new connection is coming: the retained state it brings is the whole truth.
+
+        An incident closed while the link was down was cleared from the broker by an
+        empty retained message this console never saw, so whatever the retained
+        picture does not mention again is stale and goes at :meth:`end_resync`.
+        """
+        self._unconfirmed = set(self._key_of)
+
+    def end_resync(self) -> None:
+        """The retained picture has been delivered (live traffic follows it)."""
+        stale, self._unconfirmed = self._unconfirmed, None
+        for incident_id in sorted(stale or ()):
+            self.remove_incident(incident_id)
+
     def remove_incident(self, incident_id: str) -> None:
+        if self._unconfirmed is not None:
+            self._unconfirmed.discard(incident_id)
         old = self._key_of.pop(incident_id, None)
         if old is not None:
             self._remove_key(old)

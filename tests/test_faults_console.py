@@ -36,20 +36,6 @@ from tests.processes import AnsimProcess, core_ready, retained_state, write_conf
 pytestmark = pytest.mark.slow
 
 
-class StaleIncidents(AssertionError):
-    """The one known failure: see STALE."""
-
-
-STALE = (
-    "known bug (console/link.py, console/state_store.py): an incident closed while the "
-    "console was cut off stays on its screen forever. The core deletes a closed incident's "
-    "retained message (empty payload); a console that was away never receives that "
-    "deletion, and the retained burst on reconnect carries only what exists, so nothing "
-    "tells the StateStore to drop it. Fix: on reconnect, drop every incident not refreshed "
-    "by the retained burst (its end is marked by the console's own presence message, "
-    "published after the SUBSCRIBE and echoed back on presence/+)."
-)
-
 CUT_S = 3.0
 
 
@@ -62,7 +48,6 @@ def retained_incidents(state: dict[str, object]) -> dict[str, IncidentState]:
     }
 
 
-@pytest.mark.xfail(raises=StaleIncidents, strict=True, reason=STALE)
 async def test_console_cut_off_catches_up_exactly_and_never_replays_commands(
     tmp_path: Path, mosquitto: MosquittoBroker, mqtt_settings: MqttSettings
 ) -> None:
@@ -146,8 +131,10 @@ async def test_console_cut_off_catches_up_exactly_and_never_replays_commands(
                 # Everything the broker holds is on screen, as it is now ...
                 assert {i: store.incidents.get(i) for i in expected} == expected
                 assert store.incidents[second].status is IncidentStatus.ACKNOWLEDGED
-                # ... and (checked last, see STALE) nothing else.
+                # ... and nothing else: an incident closed while the console was away
+                # (its retained message deleted, a deletion this console never saw) is gone.
                 stale = sorted(set(store.incidents) - set(expected))
+                assert not stale, f"closed while the console was away, still shown: {stale}"
 
                 # A command after the return goes through, and is answered in order.
                 after = await other.command("op2", "c4", action=Action.ACK, incident_id=third)
@@ -159,5 +146,3 @@ async def test_console_cut_off_catches_up_exactly_and_never_replays_commands(
     assert "cmd:op1:while-down" not in commands
     assert not [k for k in commands if k.startswith("cmd:op1:")], commands
     assert {"cmd:op2:c1", "cmd:op2:c2", "cmd:op2:c3", "cmd:op2:c4"} <= commands.keys()
-    if stale:
-        raise StaleIncidents(f"closed while the console was away, still on its screen: {stale}")

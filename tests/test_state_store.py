@@ -55,6 +55,22 @@ def test_closed_and_removed_incidents_leave_the_queue() -> None:
     assert ids(store) == [] and "I-000002" not in store.incidents
 
 
+def test_reconnect_drops_incidents_the_retained_picture_no_longer_holds() -> None:
+    store = StateStore()
+    for n in (1, 2, 3):
+        store.apply(incident(n))
+    store.begin_resync()  # the link is reconnecting; I-000002 was closed meanwhile
+    store.apply(incident(1))
+    store.apply(incident(3, status=IncidentStatus.ACKNOWLEDGED))
+    store.apply(incident(4))  # new while away
+    assert set(ids(store)) == {"I-000001", "I-000002", "I-000003", "I-000004"}  # not yet known
+    store.end_resync()
+    assert set(ids(store)) == {"I-000001", "I-000003", "I-000004"}
+    assert "I-000002" not in store.incidents and not store.resyncing
+    store.end_resync()  # a second end (no resync running) changes nothing
+    assert set(ids(store)) == {"I-000001", "I-000003", "I-000004"}
+
+
 def test_payloads_are_decoded_by_topic_and_bad_ones_counted() -> None:
     store = StateStore()
     assert store.apply_payload(topics.state_incident("I-000001"), codec.encode(incident(1)))
