@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("console.export", "closed incidents from the journal as EIDO, JSON or CSV"),
     "journal": ("console.journal_cli", "check the journal's hash chain, or count its records"),
     "gateway": ("console.gateway", "the HTTP ingest: SOS in JSON and CAP 1.2 alerts (aiohttp)"),
+    "forward-sia": (
+        "console.forward_sia",
+        "new SOS incidents to an alarm-receiving centre (SIA DC-09, Contact ID)",
+    ),
 }
 
 
@@ -90,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gateway", help=COMMANDS["gateway"][1], description=COMMANDS["gateway"][1])
     p.add_argument("--host", help="address to listen on (overrides [gateway] host)")
     p.add_argument("--port", type=int, help="port to listen on (overrides [gateway] port)")
+
+    p = sub.add_parser(
+        "forward-sia", help=COMMANDS["forward-sia"][1], description=COMMANDS["forward-sia"][1]
+    )
+    p.add_argument("--host", help="the centre's receiver address (overrides [sia] host)")
+    p.add_argument("--port", type=int, help="the centre's receiver port (overrides [sia] port)")
 
     p = sub.add_parser("export", help=COMMANDS["export"][1], description=COMMANDS["export"][1])
     p.add_argument("--format", choices=["eido", "json", "csv"], default="json")

@@ -19,6 +19,7 @@ from msgspec import Meta, Struct, field
 from protocols.frigate import FrigateMapping
 from protocols.owntracks import OwnTracksMapping
 from protocols.schemas import Role
+from protocols.sia import SiaMapping
 
 Positive = Annotated[float, Meta(gt=0)]
 NonNegative = Annotated[float, Meta(ge=0)]
@@ -183,6 +184,30 @@ class OwnTracksConfig(OwnTracksMapping, kw_only=True, forbid_unknown_fields=True
     enabled: bool = False
 
 
+HexId = Annotated[str, Meta(pattern=r"^[0-9A-F]{1,6}$")]
+
+
+class SiaConfig(SiaMapping, kw_only=True, forbid_unknown_fields=True):
+    """``[sia]``: `ansim forward-sia`, new SOS incidents as SIA DC-09 / Contact ID frames."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Port = 18090
+    account: Annotated[str, Meta(pattern=r"^[0-9A-F]{3,16}$")] = "0001"
+    receiver: Annotated[str, Meta(pattern=r"^[0-9A-F]{0,6}$")] = "0"
+    prefix: HexId = "0"
+    timestamp: bool = True
+    timeout_s: Positive = 10.0
+    attempts: Annotated[int, Meta(ge=1, le=100)] = 6
+    retry_min_s: Positive = 1.0
+    retry_max_s: Positive = 30.0
+    max_age_s: Positive = 300.0
+    restore_on_close: bool = False
+    heartbeat_s: NonNegative = 0
+    client_id: Annotated[str, Meta(min_length=1, max_length=64)] = "ansim-forward-sia"
+    max_tracked: Annotated[int, Meta(ge=1, le=1_000_000)] = 10_000
+
+
 _TRAINING_ROLES = {"op1": Role.OPERATOR, "sup1": Role.SUPERVISOR, "watch1": Role.OBSERVER}
 
 
@@ -201,6 +226,7 @@ class Config(_Section):
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     frigate: FrigateConfig = field(default_factory=FrigateConfig)
     owntracks: OwnTracksConfig = field(default_factory=OwnTracksConfig)
+    sia: SiaConfig = field(default_factory=SiaConfig)
     roles: dict[str, Role] = field(default_factory=lambda: dict(_TRAINING_ROLES))
 
     def role_of(self, operator: str) -> Role:
