@@ -88,6 +88,7 @@ class Core:
         self.rates: deque[float] = deque(maxlen=RATE_HISTORY)
         self._since_snapshot = 0
         self._stopping = asyncio.Event()
+        self.failed = ""  # the name of a loop that died, if one did
         self.transport: Transport | None = None
 
     # --- wiring ---------------------------------------------------------------------
@@ -127,6 +128,8 @@ class Core:
                 asyncio.create_task(self._tick_loop(), name="tick"),
                 asyncio.create_task(self._log_loop(), name="log"),
             ]
+            for task in tasks:
+                task.add_done_callback(self._task_ended)
             try:
                 await self._stopping.wait()
             finally:
@@ -137,6 +140,20 @@ class Core:
         self.journal.close()
 
     def stop(self) -> None:
+        self._stopping.set()
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A loop that dies must take the core down loudly, never leave a silent zombie.
+
+        Nothing unacknowledged is lost: the broker redelivers it to the restarted core,
+        and a supervisor (systemd, the all-in-one launcher) shows the exit.
+        """
+        if task.cancelled() or self._stopping.is_set():
+            return
+        error = task.exception()
+        log.critical("the core's %s loop stopped: %r; shutting down", task.get_name(), error,
+                     exc_info=error)  # fmt: skip
+        self.failed = task.get_name()
         self._stopping.set()
 
     # --- the pipeline ----------------------------------------------------------------
@@ -447,7 +464,8 @@ def _run_until_signalled(core: Core) -> int:
             len(core.engine.open_incident_ids()),
         )
         await core.run()
-        log.info("core stopped cleanly")
+        if not core.failed:
+            log.info("core stopped cleanly")
 
     runner(main())
-    return 0
+    return 1 if core.failed else 0

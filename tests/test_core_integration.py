@@ -288,3 +288,22 @@ async def test_core_with_the_simulator_and_two_operators(
         if sim is not None:
             sim.stop()
         assert core.stop() == 0, core.log()
+
+
+async def test_a_dying_loop_stops_the_core_loudly(tmp_path: Path) -> None:
+    """A bug in one loop must end the core (exit 1 for its supervisor), not leave a zombie."""
+    from console.core import Core
+
+    journal = open_journal(config_module.JournalConfig(path=str(tmp_path / "j.db")))
+    core = Core(config_module.Config(), journal)
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    task = asyncio.create_task(broken(), name="publish")
+    task.add_done_callback(core._task_ended)
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.sleep(0)
+    assert core.failed == "publish"
+    assert core._stopping.is_set()
+    journal.close()
