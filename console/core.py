@@ -324,7 +324,9 @@ class Core:
             return
         try:
             await publish_outbox(self._transport(), outbox)
-        except NotConnected:
+        except (NotConnected, TimeoutError):
+            # Down, or a broker too busy to acknowledge in time (a backlog being drained):
+            # keep them for the next try. A receipt sent twice is harmless; sources fold.
             kept = Outbox(
                 replies=(outbox.replies + self.owed.replies)[-OUTBOX_MAX:],
                 receipts=(outbox.receipts + self.owed.receipts)[-OUTBOX_MAX:],
@@ -381,7 +383,7 @@ class Core:
                 self._transport(), self.engine, dirty, now, backlog=self.backlog, budget_s=budget
             )
             await publish_summary(self._transport(), self.summary(now))
-        except NotConnected:
+        except (NotConnected, TimeoutError):
             dirty.incidents.clear()  # already in the backlog
             self._merge_dirty(dirty)
 
