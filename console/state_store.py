@@ -190,13 +190,15 @@ class StateStore:
             elif not payload:
                 return True  # any other cleared retained topic: nothing to show
             elif topic.startswith(_CAMERAS):
-                self.apply(codec.decode(payload, DistrictCameras))
+                self.apply(
+                    codec.decode(payload, DistrictCameras, max_bytes=codec.MAX_STATE_PAYLOAD)
+                )
             elif topic.startswith(_RESPONDER):
                 self.apply(codec.decode(payload, ResponderState))
             elif topic == topics.STATE_SUMMARY:
                 self.apply(codec.decode(payload, Summary))
             elif topic == topics.STATE_SHELTERS:
-                self.apply(codec.decode(payload, ShelterList))
+                self.apply(codec.decode(payload, ShelterList, max_bytes=codec.MAX_STATE_PAYLOAD))
             elif topic.startswith(_PRESENCE):
                 self.apply(codec.decode(payload, Presence))
             else:

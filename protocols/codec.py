@@ -14,7 +14,10 @@ from protocols import schemas
 
 T = TypeVar("T")
 
-MAX_PAYLOAD: Final = 256 * 1024  # no legitimate message is near this; junk is refused unread
+MAX_PAYLOAD: Final = 256 * 1024  # no legitimate raw message is near this; junk is refused unread
+# The core's retained state can be larger: one district's camera list at 100,000 cameras
+# (4,000 a district) is ~410 KB. Consoles decode state with this limit instead.
+MAX_STATE_PAYLOAD: Final = 8 * 1024 * 1024
 
 
 class WireError(ValueError):
@@ -58,10 +61,10 @@ def looks_like_json(payload: bytes) -> bool:
     return head == b"{"
 
 
-def decode(payload: bytes, kind: type[T] | Any) -> T:
+def decode(payload: bytes, kind: type[T] | Any, *, max_bytes: int = MAX_PAYLOAD) -> T:
     """Decode and validate ``payload`` as ``kind`` (a Struct or a union), MessagePack or JSON."""
-    if len(payload) > MAX_PAYLOAD:
-        raise WireError(f"payload of {len(payload)} bytes exceeds the {MAX_PAYLOAD}-byte limit")
+    if len(payload) > max_bytes:
+        raise WireError(f"payload of {len(payload)} bytes exceeds the {max_bytes}-byte limit")
     if not payload:
         raise WireError("empty payload")
     mp, js = _decoders_for(kind)
@@ -77,7 +80,7 @@ def decode(payload: bytes, kind: type[T] | Any) -> T:
 
 def decode_any(payload: bytes) -> schemas.AnyMessage:
     """Decode any tagged wire message (the ``type`` field decides)."""
-    return decode(payload, schemas.AnyMessage)
+    return decode(payload, schemas.AnyMessage, max_bytes=MAX_STATE_PAYLOAD)
 
 
 def to_builtins(message: Any) -> Any:

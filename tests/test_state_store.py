@@ -109,3 +109,25 @@ def test_large_queue_updates_without_resorting() -> None:
 def test_state_store_does_not_import_textual() -> None:
     code = "import sys, console.state_store; sys.exit('textual' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_a_district_of_4000_cameras_is_accepted() -> None:
+    """100,000 cameras over 25 districts: ~410 KB a district, above the raw-ingest limit."""
+    from protocols.schemas import CameraCell, CameraStatus, DistrictCameras
+
+    cells = tuple(
+        CameraCell(
+            id=f"cam-gangnam-{n:05d}",
+            status=CameraStatus.ONLINE,
+            lat=37.49 + n * 1e-5,
+            lon=127.02,
+            name=f"Gangnam camera {n}",
+            last_seen=NOW,
+        )
+        for n in range(4000)
+    )
+    payload = codec.encode(DistrictCameras(district="Gangnam-gu", ts=NOW, cameras=cells))
+    assert len(payload) > codec.MAX_PAYLOAD
+    store = StateStore()
+    assert store.apply_payload(topics.state_cameras("Gangnam-gu"), payload), store.last_error
+    assert len(store.cameras["Gangnam-gu"].cameras) == 4000
