@@ -195,6 +195,26 @@ async def test_cursor_follows_the_selected_incident_across_resorts() -> None:
         assert queue.selected_id == queue.rows[0].id != "I-000040"
 
 
+async def test_cursor_stays_on_top_until_the_operator_moves_it() -> None:
+    """At start-up the picture arrives row by row: the cursor must not ride down with it."""
+    store = make_store()
+    app, _ = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        queue = app.query_one(AlertQueue)
+        top = queue.rows[0].id
+        newest = msgspec.structs.replace(
+            store.incidents[queue.rows[len(queue.rows) - 1].id], priority=1, escalated=True
+        )
+        store.apply(newest)  # now sorts above everything
+        await pilot.pause(0.2)
+        assert queue.cursor == 0 and queue.selected_id == newest.id != top
+        await pilot.press("j")  # the operator chooses: from now on the choice is followed
+        chosen = queue.selected_id
+        store.apply(msgspec.structs.replace(store.incidents[top], escalated=True, created=0.0))
+        await pilot.pause(0.2)
+        assert queue.selected_id == chosen
+
+
 async def test_enter_opens_details_and_camera_enter_filters() -> None:
     app, _ = make_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -83,6 +83,9 @@ class AlertQueue(LineList):
         self.rows: IncidentRows = rows if rows is not None else _NoRows()
         self.now = 0.0
         self.selected_id: str | None = None
+        # Until the operator first moves the cursor it stays on the top row: the picture
+        # arriving at start-up must not carry it down the queue with the first incident.
+        self.pinned_to_top = True
         self._cache: dict[str, tuple[IncidentState, int, Strip, Strip]] = {}
 
     # --- data in -----------------------------------------------------------------
@@ -121,6 +124,13 @@ class AlertQueue(LineList):
         self.refresh()
 
     def _follow_selection(self) -> None:
+        if self.pinned_to_top and len(self.rows):
+            self.cursor = 0
+            top = self.rows[0].id
+            if top != self.selected_id:
+                self.selected_id = top
+                self.post_message(self.Selected(top))
+            return
         index = self.rows.index_of(self.selected_id) if self.selected_id else None
         if index is not None:
             self.cursor = index
@@ -134,6 +144,7 @@ class AlertQueue(LineList):
             self.post_message(self.Selected(new_id))
 
     def cursor_moved(self) -> None:
+        self.pinned_to_top = False  # from now on the cursor follows what the operator chose
         self.selected_id = self.rows[self.cursor].id if len(self.rows) else None
         self.post_message(self.Selected(self.selected_id))
 
@@ -141,6 +152,7 @@ class AlertQueue(LineList):
         index = self.rows.index_of(incident_id)
         if index is None:
             return False
+        self.pinned_to_top = False
         self.selected_id = incident_id
         self.cursor = index
         self.scroll_to_cursor()
