@@ -78,7 +78,7 @@ def _broker(workdir: Path) -> Iterator[int]:
         process.wait(10)
 
 
-def _publish(port: int, payloads: list[tuple[str, bytes]]) -> None:
+def _publish(port: int, payloads: list[tuple[str, bytes]], *, retain: bool = False) -> None:
     """QoS 1 through a window of 1,000 unacknowledged: a fast source, so the drain is measured.
 
     The window is ours, not paho's: paho holds every queued message in one list and
@@ -103,7 +103,7 @@ def _publish(port: int, payloads: list[tuple[str, bytes]]) -> None:
     for topic, payload in payloads:
         if not window.acquire(timeout=60):
             raise RuntimeError(f"the broker stopped acknowledging after {acked} publishes")
-        client.publish(topic, payload, qos=1)
+        client.publish(topic, payload, qos=1, retain=retain)
     if not done.wait(600):
         raise RuntimeError(f"only {acked} of {len(payloads)} publishes acknowledged")
     client.loop_stop()

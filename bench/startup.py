@@ -13,20 +13,17 @@ import asyncio
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 from rich.console import RenderableType
 from textual.screen import Screen
 
 from bench import Row, Settings, register
 from bench.console import _render
 from bench.console_storm import DISTRICTS, build_city, probe_text
-from bench.core_throughput import HOST, _broker
+from bench.core_throughput import HOST, _broker, _publish
 from console import app as console_app
 from console.app import AnsimApp
 from console.config import BrokerConfig, Config, ConsoleConfig
@@ -79,34 +76,6 @@ def _responder(n: int, now: float) -> tuple[str, bytes]:
         name=f"Unit {n}",
     )
     return topics.state_responder(state.id), codec.encode(state)
-
-
-def _publish_retained(port: int, payloads: list[tuple[str, bytes]]) -> None:
-    """QoS 1, retained, through a window of 1,000 unacknowledged publishes."""
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-ret-{time.monotonic_ns()}")
-    client.max_inflight_messages_set(0)
-    window = threading.BoundedSemaphore(1000)
-    done = threading.Event()
-    acked = 0
-
-    def on_publish(*_: object) -> None:
-        nonlocal acked
-        acked += 1
-        window.release()
-        if acked == len(payloads):
-            done.set()
-
-    client.on_publish = on_publish
-    client.connect(HOST, port)
-    client.loop_start()
-    for topic, payload in payloads:
-        if not window.acquire(timeout=60):
-            raise RuntimeError(f"the broker stopped acknowledging after {acked} publishes")
-        client.publish(topic, payload, qos=1, retain=True)
-    if not done.wait(120):
-        raise RuntimeError(f"only {acked} of {len(payloads)} publishes acknowledged")
-    client.loop_stop()
-    client.disconnect()
 
 
 def _mosquitto_sub(port: int, count: int) -> float:
@@ -218,7 +187,7 @@ def bench_startup(settings: Settings) -> list[Row]:
     ours: list[float] = []
     held, error, tops = 0, "", []
     with tempfile.TemporaryDirectory() as tmp, _broker(Path(tmp)) as port:
-        _publish_retained(port, retained)
+        _publish(port, retained, retain=True)
         for _ in range(ROUNDS):
             base.append(_mosquitto_sub(port, len(retained)))
             seconds, held, error, top = asyncio.run(_console(port, expect))
