@@ -78,9 +78,9 @@ def decode(payload: bytes, kind: type[T] | Any, *, max_bytes: int = MAX_PAYLOAD)
         raise WireError(f"malformed: {exc}") from None
 
 
-def decode_any(payload: bytes) -> schemas.AnyMessage:
+def decode_any(payload: bytes, *, max_bytes: int = MAX_PAYLOAD) -> schemas.AnyMessage:
     """Decode any tagged wire message (the ``type`` field decides)."""
-    return decode(payload, schemas.AnyMessage, max_bytes=MAX_STATE_PAYLOAD)
+    return decode(payload, schemas.AnyMessage, max_bytes=max_bytes)
 
 
 def to_builtins(message: Any) -> Any:

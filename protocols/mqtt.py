@@ -749,7 +749,12 @@ async def _unless_lost(work: Coroutine[Any, Any, T], lost: asyncio.Future[None])
     # core's publish loop on a broker crash).
     if task.cancelled() or not task.done():
         raise NotConnected("connection lost")
-    return task.result()
+    try:
+        return task.result()
+    except aiomqtt.MqttError as exc:
+        # paho fails a publish on a broken socket ("Could not publish") before the
+        # connection is declared lost: to callers that is the same thing.
+        raise NotConnected(f"connection lost: {exc}") from exc
 
 
 async def _wait(future: asyncio.Future[T]) -> T:

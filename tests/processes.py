@@ -108,7 +108,7 @@ async def retained_state(
             if not msg.retain:
                 return found  # live traffic: the retained picture has been delivered
             if msg.payload:
-                found[msg.topic] = codec.decode_any(msg.payload)
+                found[msg.topic] = codec.decode_any(msg.payload, max_bytes=codec.MAX_STATE_PAYLOAD)
 
 
 async def until(

@@ -98,8 +98,10 @@ async def test_default_queue_limits_drop_under_a_stall_and_every_console_is_told
         assert len(keys) <= BURST - dropped
         assert "the broker dropped" in core.log()
     finally:
-        assert core.stop() == 0, core.log()
-        broker.kill()
+        try:
+            assert core.stop() == 0, core.log()
+        finally:
+            broker.kill()
 
 
 async def test_deploy_settings_lose_nothing_under_the_same_stall(tmp_path: Path) -> None:
@@ -129,5 +131,7 @@ async def test_deploy_settings_lose_nothing_under_the_same_stall(tmp_path: Path)
         assert "Outgoing messages are being dropped" not in broker.log_text()
         assert "the broker dropped" not in core.log()
     finally:
-        assert core.stop() == 0, core.log()
-        broker.kill()
+        try:
+            assert core.stop() == 0, core.log()
+        finally:
+            broker.kill()
