@@ -15,7 +15,7 @@ Adapters are pure: no I/O, no clock reads (``now`` comes in), no logging.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final, Generic, TypeVar
+from typing import ClassVar, Final, Generic, TypeVar
 
 import msgspec
 
@@ -60,3 +60,30 @@ def validation_reason(exc: msgspec.MsgspecError) -> str:
     """msgspec's message, which names the field path (``at `$.after.score```)."""
     text = str(exc)
     return text[:1].lower() + text[1:]
+
+
+class PrefixAdapter(Generic[M]):
+    """What the MQTT adapters share: a topic prefix, and a ``handle`` that never raises.
+
+    A subclass names its format (for the reasons) and implements :meth:`_handle`,
+    which sees only topics under the prefix and gets the part after it.
+    """
+
+    format_name: ClassVar[str] = "foreign"
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix.rstrip("/") + "/"
+
+    def handle(self, topic: str, payload: bytes, now: float) -> AdapterResult[M]:
+        """One MQTT message in, a result out. Never raises."""
+        try:
+            if not topic.startswith(self.prefix):
+                return refuse(
+                    f"{topic}: not under the {self.format_name} prefix '{self.prefix.rstrip('/')}'"
+                )
+            return self._handle(topic, topic[len(self.prefix) :], payload, now)
+        except Exception as exc:  # a bug must not stop the ingest; say where it was
+            return refuse(f"{topic}: internal error in the {self.format_name} adapter: {exc!r}")
+
+    def _handle(self, topic: str, rest: str, payload: bytes, now: float) -> AdapterResult[M]:
+        raise NotImplementedError

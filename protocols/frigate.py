@@ -51,6 +51,7 @@ from msgspec import Meta, Struct, field
 from protocols.adapters import (
     MAX_JSON_PAYLOAD,
     AdapterResult,
+    PrefixAdapter,
     emit,
     ignore,
     refuse,
@@ -180,8 +181,10 @@ class _Reported:
 # --- the adapter -----------------------------------------------------------------------
 
 
-class FrigateAdapter:
+class FrigateAdapter(PrefixAdapter[CctvEvent | CameraHealth]):
     """Turns Frigate's MQTT messages into wire messages. Pure apart from its small memory."""
+
+    format_name = "Frigate"
 
     def __init__(
         self,
@@ -191,32 +194,22 @@ class FrigateAdapter:
         night_start_hour: int = 21,
         night_end_hour: int = 6,
     ) -> None:
+        super().__init__(mapping.prefix)
         self.mapping = mapping
         self.utc_offset_s = utc_offset_hours * 3600.0
         self.night_start = night_start_hour
         self.night_end = night_end_hour
         self._reported: OrderedDict[str, _Reported] = OrderedDict()
-        self._prefix = mapping.prefix.rstrip("/") + "/"
 
     def subscriptions(self) -> list[str]:
         return subscriptions(self.mapping)
 
-    def handle(self, topic: str, payload: bytes, now: float) -> Result:
-        """One MQTT message in, a result out. Never raises."""
-        try:
-            return self._handle(topic, payload, now)
-        except Exception as exc:  # a bug must not stop the ingest; say where it was
-            return refuse(f"{topic}: internal error in the Frigate adapter: {exc!r}")
-
     # --- dispatch ----------------------------------------------------------------------
 
-    def _handle(self, topic: str, payload: bytes, now: float) -> Result:
-        if not topic.startswith(self._prefix):
-            return refuse(f"{topic}: not under the Frigate prefix '{self.mapping.prefix}'")
+    def _handle(self, topic: str, rest: str, payload: bytes, now: float) -> Result:
         limit = too_big(payload, MAX_JSON_PAYLOAD)
         if limit is not None:
             return refuse(f"{topic}: {limit}")
-        rest = topic[len(self._prefix) :]
         if rest == "events":
             return self._on_event(topic, payload, now)
         if rest == "reviews":

@@ -40,6 +40,7 @@ from msgspec import Meta, Struct, field
 from protocols.adapters import (
     MAX_JSON_PAYLOAD,
     AdapterResult,
+    PrefixAdapter,
     emit,
     ignore,
     refuse,
@@ -98,32 +99,25 @@ class _Last:
     lost: bool = False
 
 
-class OwnTracksAdapter:
+class OwnTracksAdapter(PrefixAdapter[ResponderReport]):
     """Turns OwnTracks MQTT messages into responder reports."""
 
+    format_name = "OwnTracks"
+
     def __init__(self, mapping: OwnTracksMapping) -> None:
+        super().__init__(mapping.prefix)
         self.mapping = mapping
-        self._prefix = mapping.prefix.rstrip("/") + "/"
         self._last: OrderedDict[str, _Last] = OrderedDict()
 
     def subscriptions(self) -> list[str]:
         return subscriptions(self.mapping)
 
-    def handle(self, topic: str, payload: bytes, now: float) -> Result:
-        """One MQTT message in, a result out. Never raises."""
-        try:
-            return self._handle(topic, payload, now)
-        except Exception as exc:  # a bug must not stop the ingest; say where it was
-            return refuse(f"{topic}: internal error in the OwnTracks adapter: {exc!r}")
-
-    def _handle(self, topic: str, payload: bytes, now: float) -> Result:
-        if not topic.startswith(self._prefix):
-            return refuse(f"{topic}: not under the OwnTracks prefix '{self.mapping.prefix}'")
-        levels = topic[len(self._prefix) :].split("/")
+    def _handle(self, topic: str, rest: str, payload: bytes, now: float) -> Result:
+        levels = rest.split("/")
         if len(levels) > 2:
             return ignore(f"{topic}: OwnTracks sub-topic '{levels[2]}' is not used")
         if len(levels) != 2 or not all(levels):
-            return refuse(f"{topic}: expected {self._prefix}<user>/<device>")
+            return refuse(f"{topic}: expected {self.prefix}<user>/<device>")
         user = levels[0]
         limit = too_big(payload, MAX_JSON_PAYLOAD)
         if limit is not None:
