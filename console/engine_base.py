@@ -54,7 +54,7 @@ class EngineBase:
         self.cfg = config
         self.st = State()
         self._prefer_numpy = prefer_numpy
-        self._district_of: Callable[[float, float], str] | None = load_district_of()
+        self._district_of: Callable[[float, float], str] = load_district_of()
         self._rebuild_indexes()
 
     # --- derived indexes ---------------------------------------------------------------
@@ -85,14 +85,8 @@ class EngineBase:
             self.shelter_index.upsert(shelter.id, shelter.lat, shelter.lon)
 
     def _district(self, lat: float, lon: float, fallback: str = "unknown") -> str:
-        if self._district_of is not None:
-            try:
-                name = self._district_of(lat, lon)
-            except Exception:  # a bad polygon must never stop the engine
-                name = ""
-            if name and name != "unknown":
-                return name
-        return fallback or "unknown"
+        name = self._district_of(lat, lon)  # nearest district centre: always an answer
+        return name or fallback or "unknown"
 
     # --- incidents -----------------------------------------------------------------------
 

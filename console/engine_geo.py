@@ -14,21 +14,11 @@ import math
 from collections.abc import Callable
 from typing import Protocol
 
-EARTH_RADIUS_M = 6_371_008.8
+from console.seoul import district_of
+from console.spatial import PointIndex
+from protocols.geo import EARTH_RADIUS_M, haversine_m
+
 M_PER_DEG = math.pi * EARTH_RADIUS_M / 180.0  # ~111,195 m per degree of latitude
-
-try:
-    from protocols.geo import haversine_m
-except ImportError:  # pragma: no cover - protocols.geo is written elsewhere
-
-    def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-        """Great-circle distance in metres."""
-        p1 = math.radians(lat1)
-        p2 = math.radians(lat2)
-        dp = p2 - p1
-        dl = math.radians(lon2 - lon1)
-        a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-        return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 class PointIndexLike(Protocol):
@@ -185,33 +175,24 @@ def _ring_cells(ci: int, cj: int, ring: int) -> list[tuple[int, int]]:
 
 
 def make_point_index(prefer_numpy: bool = True) -> PointIndexLike:
-    """``console.spatial.PointIndex`` when available (and wanted), else a :class:`GridIndex`."""
+    """``console.spatial.PointIndex`` (numpy), or the pure-Python :class:`GridIndex`."""
     if prefer_numpy:
-        try:
-            from console.spatial import PointIndex
-        except ImportError:
-            pass
-        else:
-            index: PointIndexLike = PointIndex()
-            return index
+        index: PointIndexLike = PointIndex()
+        return index
     return GridIndex()
 
 
-def load_district_of() -> Callable[[float, float], str] | None:
-    """``console.seoul.district_of`` when that module exists, memoised on a ~100 m lattice.
+def load_district_of() -> Callable[[float, float], str]:
+    """``console.seoul.district_of``, memoised on a ~100 m lattice.
 
     The district of a point is taken at its position rounded to 0.001° (about
     110 m × 90 m in Seoul): a pure function of the input, so still deterministic,
-    and a repeat costs a dict lookup instead of a numpy call.
+    and a repeat costs a dict lookup.
     """
-    try:
-        from console.seoul import district_of
-    except ImportError:
-        return None
 
     @functools.lru_cache(maxsize=1 << 17)
     def rounded(lat_milli: int, lon_milli: int) -> str:
-        return str(district_of(lat_milli / 1000.0, lon_milli / 1000.0))
+        return district_of(lat_milli / 1000.0, lon_milli / 1000.0)
 
     def cached(lat: float, lon: float) -> str:
         return rounded(round(lat * 1000.0), round(lon * 1000.0))

@@ -11,6 +11,7 @@ import pytest
 from console import seoul
 from console.city import build_city
 from protocols import codec
+from protocols.geo import haversine_m
 from protocols.schemas import Shelter, UnitKind
 
 
@@ -104,5 +105,5 @@ def test_cameras_near_is_nearest_first() -> None:
     lat, lon = float(city.camera_lat[10]), float(city.camera_lon[10])
     near = city.cameras_near(lat, lon, 400.0)
     assert near[0] == 10
-    d = [seoul.haversine_m(lat, lon, city.camera_lat[i], city.camera_lon[i]) for i in near]
+    d = [haversine_m(lat, lon, city.camera_lat[i], city.camera_lon[i]) for i in near]
     assert d == sorted(d) and d[-1] <= 405.0

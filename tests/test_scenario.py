@@ -11,6 +11,7 @@ from console import seoul
 from console.city import build_city
 from console.scenario import SCENARIOS, Emit, Scenario, generate, registration
 from protocols import codec, topics
+from protocols.geo import haversine_m
 from protocols.schemas import (
     CameraHealth,
     CameraHealthStatus,
@@ -122,7 +123,7 @@ def test_sos_bursts_bring_nearby_camera_evidence_within_a_minute() -> None:
         for ev in cctv:
             if 0 < ev.ts - alarm.ts <= 60:
                 i = index[ev.camera_id]
-                d = seoul.haversine_m(alarm.lat, alarm.lon, CITY.camera_lat[i], CITY.camera_lon[i])
+                d = haversine_m(alarm.lat, alarm.lon, CITY.camera_lat[i], CITY.camera_lon[i])
                 if d <= 300:
                     corroborated += 1
                     break
@@ -161,7 +162,7 @@ def test_responders_move_a_little() -> None:
     for e in events:
         if isinstance(e.message, ResponderReport):
             u = home[e.message.responder_id]
-            assert seoul.haversine_m(u.lat, u.lon, e.message.lat, e.message.lon) < 5000
+            assert haversine_m(u.lat, u.lon, e.message.lat, e.message.lon) < 5000
 
 
 def test_alarm_ids_carry_the_start_so_a_restart_does_not_reuse_them() -> None:
