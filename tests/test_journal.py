@@ -1,185 +1,34 @@
-"""The journal's contract, run against SQLite and PostgreSQL, then SQLite's own cases.
+"""The journal's contract, run against SQLite and PostgreSQL.
 
 PostgreSQL cases need a server (127.0.0.1:5432, trust auth, or ANSIM_TEST_PG_DSN); they
 create a database with a random name and drop it at the end, and are skipped, saying
-why, when no server answers.
+why, when no server answers. SQLite's own cases are in test_journal_sqlite.py,
+PostgreSQL's in test_journal_pg.py; the fixtures are in journal_helpers.py.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import sqlite3
 import threading
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 import console.journal as journal_module
-from console.config import JournalConfig
 from console.journal import (
     GENESIS,
-    Journal,
     JournalError,
-    Record,
     RecordKind,
     check_tail,
-    open_journal,
     record_hash,
 )
-from console.journal_sqlite import SqliteJournal
+from tests import journal_helpers
+from tests.journal_helpers import Backend, fill
 
-# --- PostgreSQL: a throwaway database for the session -------------------------------
-
-PG_CANDIDATES = [
-    os.environ.get("ANSIM_TEST_PG_DSN", ""),
-    "postgresql://postgres@127.0.0.1:5432/test",
-    "postgresql://root@127.0.0.1:5432/test",
-    "postgresql://postgres@127.0.0.1:5432/postgres",
-]
-
-
-def _with_dbname(dsn: str, name: str) -> str:
-    base, _, _ = dsn.rpartition("/")
-    return f"{base}/{name}"
-
-
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """DSN of a fresh database on the test server; dropped after the session."""
-    try:
-        import psycopg
-    except ImportError:
-        pytest.skip("psycopg is not installed (pip install 'psycopg[binary]')")
-    admin_dsn, errors = "", []
-    for dsn in filter(None, PG_CANDIDATES):
-        try:
-            psycopg.connect(dsn, connect_timeout=2).close()
-            admin_dsn = dsn
-            break
-        except psycopg.Error as exc:
-            errors.append(f"{dsn}: {str(exc).strip()}")
-    if not admin_dsn:
-        pytest.skip("no PostgreSQL server reachable: " + "; ".join(errors))
-    name = f"ansim_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _with_dbname(admin_dsn, name)
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def pg_dsn(pg_database: str) -> Iterator[str]:
-    """The session database with no journal in it, before and after the test."""
-    import psycopg
-
-    def clear() -> None:
-        with psycopg.connect(pg_database, autocommit=True) as conn:
-            conn.execute("DROP TABLE IF EXISTS journal")
-
-    clear()
-    yield pg_database
-    clear()
-
-
-# --- one contract, two backends -----------------------------------------------------
-
-
-class Backend:
-    """Opens journals on one store and breaks/heals its writes, per backend."""
-
-    name = ""
-
-    def __init__(self) -> None:
-        self.opened: list[Journal] = []
-
-    def open(self) -> Journal:
-        journal = self._open()
-        self.opened.append(journal)
-        return journal
-
-    def _open(self) -> Journal:
-        raise NotImplementedError
-
-    def break_writes(self, journal: Journal) -> None:
-        raise NotImplementedError
-
-    def heal(self, journal: Journal) -> None:
-        raise NotImplementedError
-
-    def close_all(self) -> None:
-        for journal in self.opened:
-            try:
-                journal.close()
-            except JournalError:
-                pass  # a test left it broken on purpose
-
-
-class SqliteBackend(Backend):
-    name = "sqlite"
-
-    def __init__(self, path: Path) -> None:
-        super().__init__()
-        self.path = path
-
-    def _open(self) -> Journal:
-        return SqliteJournal(self.path)
-
-    def break_writes(self, journal: Journal) -> None:
-        # A full disk without filling one: no page beyond those in use (SQLITE_FULL).
-        conn: sqlite3.Connection = journal._conn  # type: ignore[attr-defined]
-        pages = conn.execute("PRAGMA page_count").fetchone()[0]
-        conn.execute(f"PRAGMA max_page_count = {pages}")
-
-    def heal(self, journal: Journal) -> None:
-        journal._conn.execute("PRAGMA max_page_count = 1073741823")  # type: ignore[attr-defined]
-
-
-class PostgresBackend(Backend):
-    name = "postgres"
-
-    def __init__(self, dsn: str) -> None:
-        super().__init__()
-        self.dsn = dsn
-
-    def _open(self) -> Journal:
-        from console.journal_pg import PostgresJournal
-
-        return PostgresJournal(self.dsn)
-
-    def break_writes(self, journal: Journal) -> None:
-        journal._conn.execute("SET default_transaction_read_only = on")  # type: ignore[attr-defined]
-
-    def heal(self, journal: Journal) -> None:
-        journal._conn.execute("SET default_transaction_read_only = off")  # type: ignore[attr-defined]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    store: Backend
-    if request.param == "sqlite":
-        store = SqliteBackend(tmp_path / "var" / "journal.db")
-    else:
-        store = PostgresBackend(request.getfixturevalue("pg_dsn"))
-    yield store
-    store.close_all()
-
-
-def fill(
-    journal: Journal, n: int, *, start_ts: float = 1000.0, kind: RecordKind = RecordKind.EVENT
-) -> list[int]:
-    return [
-        journal.append(
-            start_ts + i, kind, "ansim/v1/raw/sos/dev1", f"p{i}".encode(), key=f"sos:dev1:{i}"
-        )
-        for i in range(n)
-    ]
+# The fixtures the contract runs on (``backend`` needs ``pg_dsn`` for PostgreSQL).
+pg_database = journal_helpers.pg_database
+pg_dsn = journal_helpers.pg_dsn
+backend = journal_helpers.backend
 
 
 def test_append_commit_and_read_back_exactly(backend: Backend) -> None:
@@ -402,157 +251,3 @@ def test_check_tail() -> None:
     assert check_tail((2, b"h" * 32), [row], 1, b"p" * 32) is True  # already written
     with pytest.raises(JournalError, match="someone else"):
         check_tail((5, b"x" * 32), [row], 1, b"p" * 32)
-
-
-# --- SQLite: files, tampering, faults --------------------------------------------------
-
-
-def _raw(path: Path) -> sqlite3.Connection:
-    """A plain connection to the file, as someone editing it by hand would have."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("DROP TRIGGER journal_no_update")  # the accident guard, not the defence
-    conn.execute("DROP TRIGGER journal_no_delete")
-    return conn
-
-
-@pytest.fixture
-def sealed(tmp_path: Path) -> Path:
-    """A closed journal of 10 records, seq 1..10."""
-    path = tmp_path / "journal.db"
-    with SqliteJournal(path) as j:
-        fill(j, 10)
-    return path
-
-
-def test_sqlite_creates_parent_directories_and_uses_wal(tmp_path: Path) -> None:
-    path = tmp_path / "a" / "b" / "journal.db"
-    with SqliteJournal(path) as j:
-        assert j._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert j._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert path.is_file()
-
-
-def test_sqlite_triggers_refuse_updates_and_deletes(sealed: Path) -> None:
-    conn = sqlite3.connect(sealed)
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute("UPDATE journal SET payload = x'00' WHERE seq = 1")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute("DELETE FROM journal WHERE seq = 1")
-    conn.close()
-
-
-def _verify(path: Path) -> Any:
-    with SqliteJournal(path) as j:
-        return j.verify()
-
-
-def test_verify_finds_a_changed_payload(sealed: Path) -> None:
-    _raw(sealed).execute("UPDATE journal SET payload = x'6576696c' WHERE seq = 4")
-    result = _verify(sealed)
-    assert not result.ok and result.first_bad_seq == 4 and "do not match its hash" in result.reason
-    assert result.head_seq == 3 and "record 4" in str(result)
-
-
-def test_verify_finds_a_changed_time_even_with_its_hash_recomputed(sealed: Path) -> None:
-    conn = _raw(sealed)
-    prev, ts, kind, topic, payload, reason, key = conn.execute(
-        "SELECT prev_hash, ts, kind, topic, payload, reason, key FROM journal WHERE seq = 6"
-    ).fetchone()
-    forged = record_hash(prev, 6, ts - 60, kind, topic, payload, reason, key)
-    conn.execute("UPDATE journal SET ts = ?, hash = ? WHERE seq = 6", (ts - 60, forged))
-    result = _verify(sealed)  # the next record still names the old hash
-    assert not result.ok and result.first_bad_seq == 7 and "prev_hash" in result.reason
-
-
-def test_verify_finds_a_deleted_record(sealed: Path) -> None:
-    _raw(sealed).execute("DELETE FROM journal WHERE seq IN (5, 6)")
-    result = _verify(sealed)
-    assert not result.ok and result.first_bad_seq == 7 and "5–6" in result.reason
-
-
-def test_verify_finds_reordered_records(sealed: Path) -> None:
-    conn = _raw(sealed)
-    conn.execute("UPDATE journal SET seq = -3 WHERE seq = 3")
-    conn.execute("UPDATE journal SET seq = 3 WHERE seq = 8")
-    conn.execute("UPDATE journal SET seq = 8 WHERE seq = -3")
-    result = _verify(sealed)
-    assert not result.ok and result.first_bad_seq == 3
-
-
-def test_sqlite_read_only_is_a_retryable_failure(tmp_path: Path) -> None:
-    j = SqliteJournal(tmp_path / "journal.db")
-    fill(j, 3)
-    j._conn.execute("PRAGMA query_only = ON")  # root ignores file modes; SQLite does not
-    with pytest.raises(JournalError, match="read-only") as failure:
-        j.commit()
-    assert failure.value.retryable and j.pending() == 3
-    j._conn.execute("PRAGMA query_only = OFF")
-    j.commit()
-    assert j.count() == 3 and j.verify().ok
-    j.close()
-
-
-def test_sqlite_refuses_a_file_that_is_not_a_journal(tmp_path: Path) -> None:
-    text = tmp_path / "notes.txt"
-    text.write_bytes(b"these are not the records you are looking for\n" * 100)
-    with pytest.raises(JournalError, match="not an Ansim journal"):
-        SqliteJournal(text)
-    assert text.read_bytes().startswith(b"these are not")  # untouched
-    other = tmp_path / "other.db"
-    conn = sqlite3.connect(other)
-    conn.execute("CREATE TABLE journal (x)")
-    conn.commit()
-    conn.close()
-    with pytest.raises(JournalError, match="not an Ansim journal"):
-        SqliteJournal(other)
-    with pytest.raises(JournalError):
-        SqliteJournal(tmp_path)  # a directory
-
-
-def test_sqlite_in_memory_for_tests_of_the_core() -> None:
-    with SqliteJournal(":memory:") as j:
-        fill(j, 3)
-        j.commit()
-        assert j.count() == 3 and j.verify().ok
-
-
-def test_open_journal_from_config(tmp_path: Path) -> None:
-    cfg = JournalConfig(path=str(tmp_path / "cfg" / "journal.db"))
-    with open_journal(cfg) as j:
-        assert isinstance(j, SqliteJournal) and j.path == tmp_path / "cfg" / "journal.db"
-    with open_journal(cfg, path_override=str(tmp_path / "other.db")) as j:
-        assert isinstance(j, SqliteJournal) and j.path == tmp_path / "other.db"
-
-
-def test_records_are_immutable() -> None:
-    record = Record(1, 0.0, RecordKind.EVENT, "", b"")
-    with pytest.raises(AttributeError):
-        record.seq = 2  # type: ignore[misc]
-
-
-def test_sqlite_a_really_full_disk_then_space_again(tmp_path: Path) -> None:
-    """The real thing, on a 1 MB tmpfs, where the machine lets us mount one (root, Linux)."""
-    import subprocess
-
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
-    )
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.decode().strip()}")
-    try:
-        j = SqliteJournal(mount / "journal.db")
-        with pytest.raises(JournalError, match="disk is full") as failure:
-            for _ in range(100):
-                for i in range(200):
-                    j.append(float(i), RecordKind.EVENT, "t", os.urandom(300), key=f"k{j.last_seq}")
-                j.commit()
-        assert failure.value.retryable and j.pending() == 200
-        appended = j.last_seq
-        subprocess.run(["mount", "-o", "remount,size=16m", str(mount)], check=True)
-        j.commit()
-        assert j.count() == appended and j.pending() == 0 and j.verify().ok
-        j.close()
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)

@@ -13,7 +13,7 @@ import pytest
 
 from console.config import JournalConfig
 from console.journal import JournalError, RecordKind, open_journal
-from tests import test_journal
+from tests import journal_helpers
 
 psycopg = pytest.importorskip(
     "psycopg", reason="psycopg is not installed (pip install 'psycopg[binary]')"
@@ -22,8 +22,8 @@ psycopg = pytest.importorskip(
 from console.journal_pg import PostgresJournal, _safe_dsn  # noqa: E402  (needs psycopg)
 
 # The same throwaway-database fixtures as the contract tests.
-pg_database = test_journal.pg_database
-pg_dsn = test_journal.pg_dsn
+pg_database = journal_helpers.pg_database
+pg_dsn = journal_helpers.pg_dsn
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def _admin(dsn: str) -> Any:
 
 
 def test_verify_finds_tampering_in_postgres(pgj: PostgresJournal, pg_dsn: str) -> None:
-    test_journal.fill(pgj, 8)
+    journal_helpers.fill(pgj, 8)
     pgj.commit()
     with _admin(pg_dsn) as conn:
         with pytest.raises(psycopg.Error, match="append-only"):
@@ -60,7 +60,7 @@ def test_verify_finds_tampering_in_postgres(pgj: PostgresJournal, pg_dsn: str) -
 def test_a_lost_connection_is_retryable_and_the_next_commit_reconnects(
     pgj: PostgresJournal, pg_dsn: str
 ) -> None:
-    test_journal.fill(pgj, 3)
+    journal_helpers.fill(pgj, 3)
     pgj.commit()
     assert pgj._conn is not None
     pid = pgj._conn.info.backend_pid
