@@ -214,7 +214,7 @@ def test_antimeridian_and_poles() -> None:
 def test_a_city_against_brute_force() -> None:
     """Dense and sparse regions, busy and free units, deterministic."""
     rng = random.Random(11)
-    index = PointIndex()
+    index = PointIndex(scan_below=0)
     model = Model()
     for n in range(3000):
         if n % 10 == 0:  # a sparse country-wide scatter, so rings must grow
@@ -258,8 +258,11 @@ toggle = st.tuples(st.just("toggle"), keys, st.booleans())
 operations = st.lists(st.one_of(upsert, upsert, upsert_far, remove, toggle), max_size=120)
 
 
-def apply(ops: list[tuple[object, ...]], cell_deg: float) -> tuple[PointIndex, Model]:
-    index = PointIndex(capacity=4, cell_deg=cell_deg)
+def apply(
+    ops: list[tuple[object, ...]], cell_deg: float, scan_below: int = 0
+) -> tuple[PointIndex, Model]:
+    # scan_below=0: these sets are small, and the rings, not the full scan, are under test.
+    index = PointIndex(capacity=4, cell_deg=cell_deg, scan_below=scan_below)
     model = Model()
     for op in ops:
         key = str(op[1])
@@ -300,8 +303,9 @@ def test_nearest_matches_brute_force(
     active_only: bool,
     max_m: float | None,
 ) -> None:
-    index, model = apply(ops, cell_deg)
-    check_nearest(index, model, *query, k, active_only, max_m)
+    for scan_below in (0, 1500):  # the rings, and the full scan of a small set
+        index, model = apply(ops, cell_deg, scan_below)
+        check_nearest(index, model, *query, k, active_only, max_m)
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
@@ -323,10 +327,31 @@ def test_within_matches_brute_force(
     check_within(index, model, *query, radius, active_only)
 
 
+def test_a_sparse_small_set_is_scanned_not_walked_ring_by_ring(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """200 free units over Seoul leave most cells empty: one scan is ~4x cheaper."""
+    rng = random.Random(6)
+    index = PointIndex()
+    model = Model()
+    for n in range(200):
+        lat, lon = rng.uniform(37.45, 37.70), rng.uniform(126.80, 127.18)
+        index.upsert(f"u{n}", lat, lon, n % 4 != 0)
+        model.points[f"u{n}"] = (lat, lon, n % 4 != 0)
+
+    def no_rings(*_: object) -> None:
+        raise AssertionError("walked the rings of a small set")
+
+    monkeypatch.setattr(index, "_ring", no_rings)
+    for _ in range(20):
+        q = rng.uniform(37.45, 37.70), rng.uniform(126.80, 127.18)
+        check_nearest(index, model, *q, 7)
+
+
 def test_the_grid_path_answers_without_a_full_scan(monkeypatch: pytest.MonkeyPatch) -> None:
     """In a dense city neither query may fall back to scanning every point."""
     rng = random.Random(5)
-    index = PointIndex()
+    index = PointIndex(scan_below=0)
     model = Model()
     for n in range(4000):
         lat, lon = rng.uniform(37.45, 37.70), rng.uniform(126.80, 127.18)
