@@ -33,6 +33,8 @@ from protocols.schemas import Summary
 # Launch-based timing (see _drain_with_core); smoke run at tuning: 10,371 vs 92,408 events/s.
 REFERENCE = {"core.drain-vs-mosquitto_sub": 0.11}
 HOST = "127.0.0.1"
+# The 1 → 2 core comparison drains this many (of the full run's events).
+SCALING_EVENTS = 300_000
 
 
 def _free_port() -> int:
@@ -125,33 +127,41 @@ def _drain_with_mosquitto_sub(port: int, payloads: list[tuple[str, bytes]]) -> f
     return len(payloads) / (time.perf_counter() - start)
 
 
-def _config(workdir: Path, port: int) -> Path:
-    path = workdir / "ansim.toml"
+def _config(workdir: Path, port: int, name: str = "ansim", *, shared: bool = False) -> Path:
+    path = workdir / f"{name}.toml"
     path.write_text(
         f'[broker]\nmode = "external"\nport = {port}\nprotocol = 5\n'
-        f'[journal]\npath = "{workdir / "journal.db"}"\n'
-        "[core]\npublish_interval_s = 0.2\nlog_interval_s = 3600\n",
+        f'[journal]\npath = "{workdir / f"{name}-journal.db"}"\n'
+        f'[core]\nclient_id = "{name}"\npublish_interval_s = 0.2\nlog_interval_s = 3600\n'
+        f"shared_subscription = {'true' if shared else 'false'}\n",
         encoding="utf-8",
     )
     return path
 
 
 def _watch_summary(port: int, target: int, timeout_s: float) -> tuple[float, float]:
-    """(time the first event was counted, time ``target`` events were) from the core's summary."""
+    """(time the first event was counted, time ``target`` events were) from the cores' summaries.
+
+    Several cores publish on the one summary topic, each under its ``core_id``: the
+    total is the sum of the latest count of each.
+    """
     client = paho.Client(
         CallbackAPIVersion.VERSION2, client_id=f"bench-watch-{time.monotonic_ns()}"
     )
     first: list[float] = []
     done = threading.Event()
+    counted: dict[str, int] = {}
 
     def on_message(_c: object, _u: object, msg: paho.MQTTMessage) -> None:
         if not msg.payload:
             return
         summary: Summary = codec.decode(msg.payload, Summary)
         now = time.perf_counter()
-        if summary.events_total > 0 and not first:
+        counted[summary.core_id] = summary.events_total
+        total = sum(counted.values())
+        if total > 0 and not first:
             first.append(now)
-        if summary.events_total >= target:
+        if total >= target:
             first.append(now)
             done.set()
 
@@ -168,7 +178,9 @@ def _watch_summary(port: int, target: int, timeout_s: float) -> tuple[float, flo
         client.disconnect()
 
 
-def _drain_with_core(workdir: Path, port: int, payloads: list[tuple[str, bytes]]) -> float:
+def _drain_with_core(
+    workdir: Path, port: int, payloads: list[tuple[str, bytes]], cores: int = 1
+) -> float:
     """Events/s from the core's launch to the summary counting them all, less its start-up.
 
     The start-up (launch to first summary) is measured on the first, empty run. Timing
@@ -176,27 +188,35 @@ def _drain_with_core(workdir: Path, port: int, payloads: list[tuple[str, bytes]]
     session delivers its backlog before the SUBACK that makes the core count as
     connected (and publish), so a fast core is half done before its first summary.
     """
-    config = _config(workdir, port)
-    argv = [sys.executable, "-m", "console.cli", "--config", str(config), "core"]
+    shared = cores > 1
+    argvs = [
+        [sys.executable, "-m", "console.cli", "--config", str(config), "core"]
+        for config in (_config(workdir, port, f"core{n}", shared=shared) for n in range(cores))
+    ]
     log = (workdir / "core.log").open("ab")
-    # First run: creates the persistent session (and its subscriptions), then leaves.
+    # First run: creates the persistent sessions (and their subscriptions), then leaves.
     launched = time.perf_counter()
-    core = subprocess.Popen(argv, stdout=log, stderr=log)
+    running = [subprocess.Popen(argv, stdout=log, stderr=log) for argv in argvs]
     try:
         startup = _watch_summary(port, 0, 30)[0] - launched
     finally:
-        core.send_signal(signal.SIGTERM)
-        core.wait(30)
+        _stop(running, 30)
     _publish(port, payloads)
     launched = time.perf_counter()
-    core = subprocess.Popen(argv, stdout=log, stderr=log)
+    running = [subprocess.Popen(argv, stdout=log, stderr=log) for argv in argvs]
     try:
         _, last = _watch_summary(port, len(payloads), 900)
     finally:
-        core.send_signal(signal.SIGTERM)
-        core.wait(60)
+        _stop(running, 60)
         log.close()
     return len(payloads) / max(last - launched - startup, 1e-6)
+
+
+def _stop(processes: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        process.wait(timeout_s)
 
 
 @register("core_throughput")
@@ -209,7 +229,14 @@ def bench_core_throughput(settings: Settings) -> list[Row]:
             ceiling = _drain_with_mosquitto_sub(port, payloads)
         with _broker(workdir) as port:
             core = _drain_with_core(workdir, port, payloads)
-    return [
+        scaling = None
+        if not settings.smoke:
+            shared = payloads[:SCALING_EVENTS]
+            with _broker(workdir) as port:
+                one = _drain_with_core(workdir, port, shared) if shared != payloads else core
+            with _broker(workdir) as port:
+                scaling = (_drain_with_core(workdir, port, shared, cores=2), one, len(shared))
+    rows = [
         Row.of(
             "core.drain-vs-mosquitto_sub",
             core,
@@ -224,3 +251,19 @@ def bench_core_throughput(settings: Settings) -> list[Row]:
             "then drained: broker → SQLite journal committed → acknowledged → state published",
         )
     ]
+    if scaling is not None:
+        two, one, events = scaling
+        rows.append(
+            Row.of(
+                "core.scaling.2-vs-1",
+                two,
+                "events/s",
+                one,
+                "one core draining the same queue",
+                lower_is_better=False,
+                note=f"{events:,} events; two `ansim core` processes on the shared subscription "
+                "$share/ansim-core/ (shared_subscription = true), each with its own journal, "
+                "on this 2-core machine beside Mosquitto",
+            )
+        )
+    return rows

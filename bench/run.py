@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and args.only not in name:
             continue
         print(f"running {name} ...", file=sys.stderr, flush=True)
+        began = time.perf_counter()
         try:
             result = func(settings)
             if any(r.regressed for r in result):
@@ -191,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:  # one broken benchmark must not hide the others' results
             traceback.print_exc()
             crashed.append(name)
+        print(f"  {name}: {time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - started
     print(table(rows))
     print(

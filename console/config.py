@@ -64,7 +64,10 @@ class OperatorConfig(_Section):
 class CoreConfig(_Section):
     client_id: Annotated[str, Meta(min_length=1, max_length=64)] = "ansim-core"
     session_expiry_s: Annotated[int, Meta(gt=0)] = 86400
-    districts: list[str] = field(default_factory=list)
+    # Join the MQTT 5 shared subscription $share/ansim-core/ for raw events, so several
+    # cores split them (a throughput experiment: see docs/performance.md for what is not
+    # shared between cores yet).
+    shared_subscription: bool = False
     publish_interval_s: Positive = 0.2
     tick_s: Positive = 1.0
     log_interval_s: Positive = 60

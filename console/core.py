@@ -95,8 +95,11 @@ class Core:
 
     def make_transport(self) -> Transport:
         raw_filter = topics.RAW_ALL
-        if self.cfg.core.districts and self.cfg.broker.protocol == 5:
-            raw_filter = topics.shared(raw_filter)
+        if self.cfg.core.shared_subscription:
+            if self.cfg.broker.protocol == 5:
+                raw_filter = topics.shared(raw_filter)
+            else:
+                log.warning("shared_subscription needs MQTT 5; taking every raw event")
         return Transport(
             mqtt_settings(self.cfg),
             self.client_id,

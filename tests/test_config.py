@@ -57,14 +57,14 @@ def test_environment_overrides_one_key(tmp_path: Path) -> None:
     env = {
         "ANSIM_BROKER__PORT": "1883",
         "ANSIM_OPERATOR__ID": "op-gangnam-2",
-        "ANSIM_CORE__DISTRICTS": '["Gangnam-gu", "Seocho-gu"]',
+        "ANSIM_CORE__SHARED_SUBSCRIPTION": "true",
         "ANSIM_PRIORITY__PERSON_DOWN": "1",
         "UNRELATED": "x",
     }
     loaded = config.load(write(tmp_path, "[broker]\nport = 2000\n"), environ=env)
     assert loaded.broker.port == 1883
     assert loaded.operator.id == "op-gangnam-2"
-    assert loaded.core.districts == ["Gangnam-gu", "Seocho-gu"]
+    assert loaded.core.shared_subscription is True
     assert loaded.priority.for_kind("person-down") == 1
 
 
