@@ -186,7 +186,8 @@ class Transport:
         The same promises as :meth:`publish` (NotConnected at once or if the connection is
         lost first; never queued across connections), for the whole batch: with an
         exception, any of them may or may not have reached the broker. ``timeout`` is for
-        the whole batch (default 10 s plus 1 ms per message).
+        the whole batch (default 10 s plus 1 ms per message). QoS 0 or 1 only (ValueError
+        for 2, or for a topic that cannot be published on, before anything is sent).
         """
         if not items:
             return

@@ -1,7 +1,8 @@
 """The one place that touches aiomqtt's and paho's private API (see the class docstring).
 
 Split from :mod:`protocols.mqtt` to keep that module readable; only
-:class:`protocols.mqtt.Transport` uses :class:`_Connection`.
+:class:`protocols.mqtt.Transport` uses :class:`_Connection`. The byte-level codec of the
+fast path is in :mod:`protocols.mqtt_fastpath`.
 """
 
 from __future__ import annotations
@@ -13,17 +14,27 @@ import ssl
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import aiomqtt
 import paho.mqtt.client as paho
 from paho.mqtt.properties import Properties
 
+from protocols.mqtt_fastpath import (
+    PUBACK,
+    Publish,
+    encode_puback,
+    encode_publish,
+    scan,
+    topic_bytes,
+)
 from protocols.mqtt_types import Incoming
 
+if TYPE_CHECKING:
+    from paho.mqtt.client import _OutPacket
+
 # Bytes taken from the socket per read: a storm's worth of small PUBLISH packets in one
-# syscall, parsed by paho from memory (paho alone reads one packet per wake-up, its
-# header byte by byte). See docs/performance.md.
+# syscall (paho alone reads one packet per wake-up, its header byte by byte).
 READ_CHUNK: Final = 256 * 1024
 # Our QoS 1 publishes in flight at once (publish_many), kept below the broker's MQTT 5
 # Receive Maximum when it announces one. paho's own limit is switched off (0): with a
@@ -31,20 +42,31 @@ READ_CHUNK: Final = 256 * 1024
 # (``_update_inflight``), O(n²) over a storm's receipts and states (9 % of the core's CPU).
 PUBLISH_WINDOW: Final = 1000
 WINDOW_HEADROOM: Final = 16  # left for single publish() calls, which bypass the window
+_TO_THE_END: Final = 1 << 62  # paho's share of the bytes once the socket has ended
+_EOF: Final = ConnectionResetError("end of stream")  # marker: paho must read b""
 
 
 class _Connection(aiomqtt.Client):
     """One aiomqtt connection, plus the few things aiomqtt 2.x does not expose.
 
-    This is the only place that touches aiomqtt's or paho's private API:
+    This is the only place that touches aiomqtt's or paho's private API (paho 2.1/2.2):
 
-    * every message goes straight into the transport's inbox from paho's callback
-      (aiomqtt's own per-client queue would die with the client, taking messages
-      paho had already acknowledged with it);
-    * manual ack (aiomqtt issue #345): ``manual_ack_set`` before connecting, then
-      ``ack(mid, qos)`` on the paho client, always from the event loop thread,
-      because aiomqtt drives paho's socket from that loop and paho is not
-      thread-safe;
+    * every message goes straight into the transport's inbox (aiomqtt's own per-client
+      queue would die with the client, taking messages already acknowledged with it);
+    * the receive fast path: one ``recv`` per wake-up into our buffer; PUBLISH (QoS 0/1)
+      and the PUBACKs of our batch publishes are decoded here, and every other packet is
+      handed to paho whole, in order, through its ``_sock_recv`` (the bytes of exactly
+      that packet) and ``loop_read``. paho's ``_last_bytes_received`` is kept current;
+    * the write fast path: our PUBACKs and batch PUBLISHes are appended, as raw bytes, to
+      the last packet of paho's ``_out_packet`` queue while paho has not started writing
+      it, so a storm's acknowledgements go out in one ``send``, never inside another
+      packet. Batch publishes take their packet ids from paho's ``_mid_generate`` and are
+      never in paho's ``_out_messages`` (nothing to resend: a new connection is a new
+      client, and publish_many never queues across connections);
+    * manual ack (aiomqtt issue #345): ``manual_ack_set`` before connecting, then the
+      PUBACK from the event loop thread only, because aiomqtt drives paho's socket from
+      that loop and paho is not thread-safe. A message's acker is this connection's, so an
+      ack that comes after it closed is dropped, never sent on the next connection;
     * the CONNACK's session-present flag, so a resumed session can be told from a
       fresh one;
     * a connection closed before its CONNACK (a TLS mismatch, a broker going down)
@@ -58,18 +80,27 @@ class _Connection(aiomqtt.Client):
         self._loop_thread = threading.get_ident()
         self._closed = False
         self.session_present = False
-        self._client.manual_ack_set(manual_ack)
-        # Buffered reads: paho's _sock_recv is served from one big recv per wake-up.
+        client = self._client
+        client.manual_ack_set(manual_ack)
+        self._v5 = client._protocol == paho.MQTTv5
+        # The receive buffer: one recv per wake-up; paho reads its packets from it too.
         self._rbuf = b""
         self._rpos = 0
+        self._paho_left = 0  # bytes (from _rpos on) of the packet paho is reading
         self._may_recv = False
-        self._client._sock_recv = self._buffered_recv  # type: ignore[method-assign]
+        self._ended: OSError | None = None  # the socket's error, or _EOF
+        # What paho's keepalive reads: "bytes received" since paho 2.2, "message in" before.
+        self._recv_clock = (
+            "_last_bytes_received" if hasattr(client, "_last_bytes_received") else "_last_msg_in"
+        )
+        client._sock_recv = self._buffered_recv  # type: ignore[method-assign]
+        self._tail: _OutPacket | None = None  # our last raw write in paho's queue
+        self._tail_bytes = bytearray()  # its packet (what paho will send)
         self._writer_on = False
-        self._batches: dict[int, _PublishBatch] = {}  # mid → its batch, for our in-flight
-        self._outq: collections.deque[tuple[str, bytes, bool, int, _PublishBatch]] = (
+        self._inflight: dict[int, _PublishBatch] = {}  # our QoS 1 publishes: mid → batch
+        self._outq: collections.deque[tuple[bytes, bytes, bool, int, _PublishBatch]] = (
             collections.deque()
         )
-        self._pump_soon = False
         self._window = PUBLISH_WINDOW - WINDOW_HEADROOM
 
     def close(self) -> None:
@@ -110,6 +141,7 @@ class _Connection(aiomqtt.Client):
             self._client.disconnect()
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        # The packets the fast path leaves to paho (QoS 2, a Topic Alias): same fields.
         acker = self._ack if self._manual_ack and message.qos > 0 else None
         self._sink(
             Incoming(
@@ -126,25 +158,24 @@ class _Connection(aiomqtt.Client):
         if threading.get_ident() != self._loop_thread:
             self._loop.call_soon_threadsafe(self._ack, mid, qos)
             return
-        if not self._closed:
-            self._client.ack(mid, qos)
+        if self._closed or self._client._sock is None:
+            return
+        if qos == 1:
+            self._send_raw(encode_puback(mid))
+        else:
+            self._client.ack(mid, qos)  # QoS 2: PUBCOMP, paho's bookkeeping
 
-    # --- the receive path: many packets per wake-up -----------------------------------
+    # --- the receive path: our decoder first, paho for the rest -----------------------
 
     def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        """aiomqtt's reader calls ``loop_read()`` once per wake-up: one packet, its header read
-        one byte per syscall. Ours reads up to READ_CHUNK bytes once and lets paho parse
-        every packet in them before it returns (a partial packet stays in paho's state;
-        the socket, level-triggered, wakes us for the rest)."""
-
         def readable() -> None:
             try:
                 self._may_recv = True
-                while client._sock is not None:
-                    client.loop_read()
-                    if self._rpos >= len(self._rbuf) and not _ssl_pending(client):
-                        break
+                self._drain()
             except Exception as exc:
+                # Read nothing more: a message after the failure would be out of order.
+                with contextlib.suppress(Exception):
+                    client._sock_close()
                 if not self._disconnected.done():
                     self._disconnected.set_exception(exc)
             finally:
@@ -156,36 +187,124 @@ class _Connection(aiomqtt.Client):
         self._loop.call_soon_threadsafe(self._loop.add_reader, sock.fileno(), readable)
         self._loop.call_soon_threadsafe(create_misc_task)
 
+    def _drain(self) -> None:
+        """Handle every whole packet that one recv (TLS: and its pending bytes) brings.
+
+        A partial packet stays in the buffer until the (level-triggered) socket says more
+        has come; a partial packet of paho's stays in paho's state the same way.
+        """
+        client = self._client
+        while client._sock is not None:
+            if self._paho_left:
+                client.loop_read()  # reads through _buffered_recv, up to that packet's end
+                if self._paho_left:
+                    return  # the rest of paho's packet has not arrived yet
+                continue
+            if self._rpos < len(self._rbuf):
+                found = scan(self._rbuf, self._rpos, self._v5, self._inflight)
+                self._rpos = found.pos
+                self._paho_left = found.handoff
+                if found.items:
+                    self._dispatch(found.items)
+                if self._paho_left:
+                    continue
+            if not self._fill():
+                if self._ended is None:
+                    return
+                self._paho_left = _TO_THE_END  # paho reads the end and drops the connection
+
+    def _dispatch(self, items: list[Publish | int]) -> None:
+        sink, inflight = self._sink, self._inflight
+        acker = self._ack if self._manual_ack else None
+        acks = bytearray()  # auto-ack mode: PUBACK each after its delivery, as paho does
+        acked_ours = False
+        for item in items:
+            if isinstance(item, int):  # the PUBACK of one of our publishes
+                batch = inflight.pop(item, None)
+                if batch is not None:
+                    acked_ours = True
+                    batch.waiting -= 1
+                    batch.check()
+                continue
+            topic, payload, qos, retain, mid = item
+            sink(Incoming(topic, payload, qos, retain, mid, acker if qos else None))
+            if qos and acker is None:
+                acks += encode_puback(mid)
+        if acks:
+            self._send_raw(acks)
+        if acked_ours and self._outq:
+            self._pump()
+
+    def _fill(self) -> bool:
+        """Append one recv's bytes to the buffer; False if none (see ``_ended`` for why)."""
+        client = self._client
+        sock = client._sock
+        if sock is None or self._ended is not None:
+            return False
+        if not self._may_recv and not _ssl_pending(client):
+            return False  # one recv per wake-up: the socket says when there is more
+        self._may_recv = False
+        try:
+            data = sock.recv(READ_CHUNK)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return False
+        except ssl.SSLWantWriteError:
+            client._call_socket_register_write()
+            return False
+        except OSError as exc:
+            self._ended = exc
+            return False
+        if not data:
+            self._ended = _EOF
+            return False
+        rest = self._rbuf[self._rpos :]
+        self._rbuf = rest + data if rest else data
+        self._rpos = 0
+        setattr(client, self._recv_clock, paho.time_func())  # paho's keepalive
+        return True
+
     def _buffered_recv(self, bufsize: int) -> bytes:
-        """paho's ``_sock_recv``, from a buffer refilled by at most one recv per wake-up."""
+        """paho's ``_sock_recv``: the bytes of the packet it was handed, and no further."""
+        left = self._paho_left
+        if left <= 0:
+            raise BlockingIOError  # paho: MQTT_ERR_AGAIN; the next packet is ours to decode
         buf, pos = self._rbuf, self._rpos
         if pos >= len(buf):
-            client = self._client
-            sock = client._sock
-            if sock is None:
-                raise ConnectionError("self._sock is None")
-            if not self._may_recv and not _ssl_pending(client):
-                raise BlockingIOError  # paho: MQTT_ERR_AGAIN, wait for the next wake-up
-            self._may_recv = False
-            try:
-                data = sock.recv(READ_CHUNK)
-            except ssl.SSLWantReadError as err:
-                raise BlockingIOError from err
-            except ssl.SSLWantWriteError as err:
-                client._call_socket_register_write()
-                raise BlockingIOError from err
-            if len(data) <= bufsize:
-                return data  # also b"" at EOF, which paho reads as a lost connection
-            self._rbuf, pos = data, 0
-            buf = data
-        end = pos + bufsize
+            if not self._fill():
+                ended = self._ended
+                if ended is None:
+                    raise BlockingIOError
+                if ended is _EOF:
+                    return b""  # paho reads this as a lost connection
+                raise ended
+            buf, pos = self._rbuf, self._rpos
+        end = pos + min(bufsize, left, len(buf) - pos)
         self._rpos = end
+        self._paho_left = left - (end - pos)
         return buf[pos:end]
 
-    # --- the write path: one writer registration, not one per packet ------------------
+    # --- the write path ---------------------------------------------------------------
+
+    def _send_raw(self, data: bytes | bytearray) -> None:
+        """Queue whole packets behind whatever paho has queued, in order.
+
+        Appended to our previous write while it is still the last in paho's queue and
+        paho has not started sending it; one packet-sized ``send`` each, otherwise.
+        """
+        client = self._client
+        queue = client._out_packet
+        tail = self._tail
+        if tail is not None and queue and queue[-1] is tail and tail["pos"] == 0:
+            self._tail_bytes += data
+            tail["to_process"] += len(data)
+            return
+        self._tail_bytes = bytearray(data)
+        # Labelled a PUBACK with QoS 0 so paho's writer attaches no callback to it.
+        client._packet_queue(PUBACK, self._tail_bytes, 0, 0)
+        self._tail = queue[-1]
 
     def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        # paho asks for this once per queued packet (every PUBACK, every PUBLISH).
+        # paho asks once per queued packet while no writer is registered.
         if threading.get_ident() != self._loop_thread:
             self._loop.call_soon_threadsafe(self._register_writer, sock.fileno())
         elif not self._writer_on:
@@ -217,53 +336,50 @@ class _Connection(aiomqtt.Client):
     def publish_batch(
         self, items: Sequence[tuple[str, bytes, bool]], qos: int
     ) -> asyncio.Future[None]:
-        """Queue every message; the future is done once every PUBACK is back.
+        """Queue every message (QoS 0 or 1); the future is done once every PUBACK is back.
 
         One future for the lot, where aiomqtt's ``publish`` costs a coroutine, an Event, a
         ``wait_for`` and (past ten pending) a logged warning per message. At most
-        the window's worth are in flight at a time, in order.
+        the window's worth are in flight at a time, in order. A topic paho would refuse,
+        or QoS 2, raises ValueError here, before anything is queued.
         """
+        if qos not in (0, 1):
+            raise ValueError("a batch is published with QoS 0 or 1")
         batch = _PublishBatch(self._loop.create_future(), len(items))
-        self._outq.extend((topic, payload, retain, qos, batch) for topic, payload, retain in items)
+        queued = [(topic_bytes(t), payload, retain, qos, batch) for t, payload, retain in items]
+        self._outq.extend(queued)
         self._pump()
         batch.check()
         return batch.done
 
     def _pump(self) -> None:
-        self._pump_soon = False
-        self._window = PUBLISH_WINDOW - WINDOW_HEADROOM
-        client, queue, batches = self._client, self._outq, self._batches
-        window = self._window
-        while queue and len(batches) < window:
+        client, queue, inflight = self._client, self._outq, self._inflight
+        packets = bytearray()  # one write for all: paho would make a send() per packet
+        while queue and len(inflight) < self._window:
             topic, payload, retain, qos, batch = queue.popleft()
             if batch.done.done():
                 continue  # failed or abandoned (a timeout): its remaining messages are dropped
-            info = client.publish(topic, payload, qos, retain)
-            if info.rc != paho.MQTT_ERR_SUCCESS:
-                batch.done.set_exception(aiomqtt.MqttCodeError(info.rc, "Could not publish"))
-            elif qos > 0 and not info.is_published():
-                batches[info.mid] = batch
+            if client._sock is None:
+                error = aiomqtt.MqttCodeError(paho.MQTT_ERR_NO_CONN, "Could not publish")
+                batch.done.set_exception(error)
+                continue
+            mid = self._new_mid() if qos else 0
+            packets += encode_publish(topic, payload, qos, retain, mid, self._v5)
+            if qos:
+                inflight[mid] = batch
             else:
                 batch.waiting -= 1
                 batch.check()
+        if packets:
+            self._send_raw(packets)
 
-    def _on_publish(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        mid: int,
-        reason_code: Any,
-        properties: Any,
-    ) -> None:
-        batch = self._batches.pop(mid, None)
-        if batch is None:
-            super()._on_publish(client, userdata, mid, reason_code, properties)
-            return
-        batch.waiting -= 1
-        batch.check()
-        if self._outq and not self._pump_soon:  # not from inside paho's PUBACK handling
-            self._pump_soon = True
-            self._loop.call_soon(self._pump)
+    def _new_mid(self) -> int:
+        # paho's counter, so subscribes and single publish() calls never draw the same id.
+        client, inflight = self._client, self._inflight
+        while True:
+            mid = client._mid_generate()
+            if mid not in inflight and mid not in client._out_messages:
+                return mid
 
 
 @dataclass(slots=True)

@@ -58,7 +58,7 @@ class TransportStats:
     reconnects: int = 0  # successful connections after the first
 
 
-@dataclass
+@dataclass(slots=True)  # one per received message: a storm's backlog may sit in the inbox
 class Incoming:
     """One received message. In manual-ack mode the broker hears of it only through :meth:`ack`."""
 

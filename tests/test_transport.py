@@ -17,6 +17,7 @@ import pytest
 from protocols.mqtt import (
     ConnectionState,
     Incoming,
+    MessageStream,
     MqttSettings,
     NotConnected,
     Transport,
@@ -194,6 +195,54 @@ async def test_manual_ack_redelivers_only_unacked(
         await nothing_more(core.messages())
 
 
+def bulk(count: int, prefix: str) -> list[tuple[str, bytes, bool]]:
+    """Messages of every size class: 1-, 2- and 3-byte lengths, and one past the read chunk."""
+    sizes = [0, 1, 90, 127, 128, 1000, 16_383, 16_384, 40_000]
+    out = [
+        (f"{prefix}/{i % 5}", i.to_bytes(4, "big") * (sizes[i % len(sizes)] // 4), False)
+        for i in range(count)
+    ]
+    out[count // 2] = (f"{prefix}/big", bytes(range(256)) * 1200, False)  # 300 KB
+    return out
+
+
+async def receive_acking(messages: MessageStream, count: int, within: float) -> list[Incoming]:
+    """Receive and ack one by one (the broker sends only its in-flight window unacked)."""
+    got: list[Incoming] = []
+    async with asyncio.timeout(within):
+        while len(got) < count:
+            message = await anext(messages)
+            message.ack()
+            got.append(message)
+    return got
+
+
+@pytest.mark.parametrize("protocol", [5, 4])
+async def test_bulk_in_order_through_the_fast_paths(
+    mosquitto: MosquittoBroker, mqtt_settings: MqttSettings, protocol: int
+) -> None:
+    """Many messages of all sizes, split across reads anywhere: all arrive, in order, once."""
+    settings = with_protocol(mqtt_settings, protocol)
+
+    def core() -> Transport:
+        return Transport(
+            settings, "core-bulk", subscriptions=["bulk/#"], persistent=True, manual_ack=True
+        )
+
+    sent = bulk(1500, "bulk")
+    async with core() as sub, Transport(settings, "pub-bulk") as pub:
+        await sub.wait_connected(5)
+        await pub.wait_connected(5)
+        await pub.publish_many(sent)  # our PUBLISH encoder, window and PUBACK fast path
+        got = await receive_acking(sub.messages(), len(sent), within=30)
+        assert [(m.topic, m.payload, m.qos) for m in got] == [(t, p, 1) for t, p, _ in sent]
+        await sub.publish("flush/bulk", b"")  # the acks are written before this publish
+
+    async with core() as sub:
+        await sub.wait_connected(5)
+        await nothing_more(sub.messages())
+
+
 async def test_ack_is_a_no_op_in_auto_ack_mode(
     broker: MosquittoBroker, mqtt_settings: MqttSettings
 ) -> None:
@@ -331,6 +380,11 @@ async def test_tls_with_username_and_password(tmp_path: Path, mosquitto: Mosquit
             await t.wait_connected(5)
             await t.publish("tls/1", b"secret")
             assert payloads(await receive(t.messages(), 1)) == [b"secret"]
+            # Many TLS records per wake-up, decrypted bytes left pending: all, in order.
+            sent = bulk(400, "tls")
+            await t.publish_many(sent)
+            got = await receive(t.messages(), len(sent), within=30)
+            assert [(m.topic, m.payload) for m in got] == [(topic, body) for topic, body, _ in sent]
 
         reasons: list[str] = []
         bad = dataclasses.replace(good, password="wrong", reconnect_min_s=0.05)
