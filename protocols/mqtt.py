@@ -294,13 +294,12 @@ class Transport:
     async def _on_connected(
         self, conn: _Connection, lost: asyncio.Future[None], *, reconnect: bool
     ) -> None:
-        if self.subscriptions:
-            granted: Sequence[int | ReasonCode] = await conn.subscribe(
-                self.subscriptions, timeout=CONNECT_TIMEOUT_S
-            )
-            for (topic, _), code in zip(self.subscriptions, granted, strict=False):
-                if code.is_failure if isinstance(code, ReasonCode) else code >= 0x80:
-                    log.error("subscription to %s refused by the broker: %s", topic, code)
+        # A resumed session still holds our subscriptions, and the broker may send its whole
+        # backlog before the SUBACK (seen: 100,000 queued messages, then the SUBACK): count
+        # as connected at once and subscribe again (for a changed list) behind it.
+        resumed = self.persistent and conn.session_present
+        if self.subscriptions and not resumed:
+            await self._subscribe(conn)
         for topic, payload, retain in self.on_connect_publish:
             await self._publish_on(conn, lost, topic, payload, 1, retain, CONNECT_TIMEOUT_S)
         self._conn, self._lost = conn, lost
@@ -312,6 +311,21 @@ class Transport:
             session = " (session resumed)" if conn.session_present else " (new session)"
         log.info("connected to %s as %s%s", self.settings.address, self.client_id, session)
         self._set_state(ConnectionState.CONNECTED, self.settings.address + session)
+        if self.subscriptions and resumed:
+            # No time limit: the SUBACK may wait for a backlog that a stalled consumer
+            # (a failing journal holds its acks) is not taking; the session is fine, and
+            # keepalive, not this wait, decides whether the connection is.
+            await self._subscribe(conn, patient=True)
+
+    async def _subscribe(self, conn: _Connection, *, patient: bool = False) -> None:
+        granted: Sequence[int | ReasonCode]
+        if patient:
+            granted = await conn.subscribe(self.subscriptions, timeout=math.inf)
+        else:
+            granted = await _subscribe(conn, self.subscriptions)
+        for (topic, _), code in zip(self.subscriptions, granted, strict=False):
+            if code.is_failure if isinstance(code, ReasonCode) else code >= 0x80:
+                log.error("subscription to %s refused by the broker: %s", topic, code)
 
     def _connection_ended(self, conn: _Connection) -> None:
         conn.close()
@@ -393,6 +407,30 @@ class Transport:
                 self.on_state(state, detail)
             except Exception:
                 log.exception("on_state callback failed")
+
+
+async def _subscribe(
+    conn: _Connection, subscriptions: list[tuple[str, int]]
+) -> Sequence[int | ReasonCode]:
+    """SUBSCRIBE and wait for the SUBACK as long as the broker keeps sending.
+
+    A resumed session's backlog arrives before the SUBACK (Mosquitto sends the queued
+    messages first): 1,000,000 queued events take about a minute to drain. A fixed
+    timeout dropped the connection mid-backlog and the broker sent every unacknowledged
+    message again. Only CONNECT_TIMEOUT_S without a byte from the broker is a failure.
+    """
+    request = asyncio.ensure_future(conn.subscribe(subscriptions, timeout=math.inf))
+    seen = conn.bytes_received
+    try:
+        while True:
+            done, _ = await asyncio.wait({request}, timeout=CONNECT_TIMEOUT_S)
+            if done:
+                return request.result()
+            if conn.bytes_received == seen:
+                raise TimeoutError(f"no SUBACK and nothing received in {CONNECT_TIMEOUT_S:.0f} s")
+            seen = conn.bytes_received
+    finally:
+        request.cancel()
 
 
 async def _unless_lost(work: Coroutine[Any, Any, T], lost: asyncio.Future[None]) -> T:

@@ -87,6 +87,7 @@ class _Connection(aiomqtt.Client):
         self._rbuf = b""
         self._rpos = 0
         self._paho_left = 0  # bytes (from _rpos on) of the packet paho is reading
+        self.bytes_received = 0  # progress, for waits that must not time out while it grows
         self._may_recv = False
         self._ended: OSError | None = None  # the socket's error, or _EOF
         # What paho's keepalive reads: "bytes received" since paho 2.2, "message in" before.
@@ -260,6 +261,7 @@ class _Connection(aiomqtt.Client):
         rest = self._rbuf[self._rpos :]
         self._rbuf = rest + data if rest else data
         self._rpos = 0
+        self.bytes_received += len(data)
         setattr(client, self._recv_clock, paho.time_func())  # paho's keepalive
         return True
 

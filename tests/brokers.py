@@ -146,8 +146,10 @@ class MosquittoBroker(_ProcessBroker):
         listener_config: str = "",
         allow_anonymous: bool = True,
         password_file: Path | None = None,
+        max_inflight: int = 20,
     ) -> None:
         super().__init__(workdir)
+        self.max_inflight = max_inflight  # deploy/mosquitto.conf uses 1000
         found = executable or find_mosquitto()
         if found is None:
             raise RuntimeError("mosquitto not found")
@@ -174,7 +176,7 @@ autosave_interval 1
 # The default (1000) drops QoS 1 messages for a slow or absent persistent subscriber
 # while the publisher still gets its PUBACK. 0 means no limit.
 max_queued_messages 0
-max_inflight_messages 20
+max_inflight_messages {self.max_inflight}
 log_dest file {self.log_path}
 log_type error
 log_type warning
