@@ -238,7 +238,10 @@ class EngineBase:
         """The ``k`` nearest available responders, ties broken by id (deterministic)."""
         if k <= 0 or not has_position(inc):
             return []
-        found = self.resp_index.nearest(inc.lat, inc.lon, k + 4, active_only=True)
+        return self._recommend_from(self.resp_index.nearest(inc.lat, inc.lon, k + 4), k)
+
+    def _recommend_from(self, found: list[tuple[str, float]], k: int) -> list[Recommendation]:
+        """The first ``k`` still available of ``found`` (the index's nearest, k + 4 of them)."""
         found.sort(key=lambda kd: (kd[1], kd[0]))
         out: list[Recommendation] = []
         for responder_id, dist in found:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from console.effects import Effect, SendReceipt
 from console.engine_base import EngineBase, has_position
 from console.engine_model import Incident
+from console.spatial_batch import nearest_many
 from protocols.schemas import (
     CameraCell,
     CameraStatus,
@@ -25,17 +28,37 @@ SHELTER_MEMO_MAX = 200_000  # positions remembered (about 100 bytes each plus th
 class ReadSide(EngineBase):
     def incident_state(self, incident_id: str, now: float) -> IncidentState:
         """An open or recently closed incident, with dispatch support (KeyError if unknown)."""
-        inc = self.st.incidents.get(incident_id)
-        is_open = inc is not None
-        if inc is None:
-            inc = self.st.closed[incident_id]
-        cameras: tuple[NearbyCamera, ...] = ()
-        recommended: tuple[Recommendation, ...] = ()
-        shelters: tuple[NearbyShelter, ...] = ()
-        if is_open and has_position(inc):
-            cameras = self._nearby_cameras(inc)
-            recommended = tuple(self._recommend(inc, self.cfg.dispatch.responders))
-            shelters = self._nearby_shelters(inc)
+        return self.incident_states([incident_id], now)[0]
+
+    def incident_states(self, incident_ids: Sequence[str], now: float) -> list[IncidentState]:
+        """:meth:`incident_state` of each, the nearest-responder and nearest-shelter questions
+        of all of them asked at once (:mod:`console.spatial_batch`: the same answers, a
+        fraction of the numpy calls; they were ~14 % of the core under a storm)."""
+        incs = [self.st.incidents.get(i) or self.st.closed[i] for i in incident_ids]
+        helped = [inc for inc in incs if inc.id in self.st.incidents and has_position(inc)]
+        k = self.cfg.dispatch.responders
+        found = nearest_many(
+            self.resp_index, [(i.lat, i.lon) for i in helped], k + 4, active_only=True
+        )
+        recommended = {
+            inc.id: tuple(self._recommend_from(near, k)) if k > 0 else ()
+            for inc, near in zip(helped, found, strict=True)
+        }
+        shelters = self._shelters_of(helped)
+        return [
+            self._state(inc, self._nearby_cameras(inc), recommended[inc.id], shelters[inc.id])
+            if inc.id in recommended  # open, with a position: dispatch support
+            else self._state(inc, (), (), ())
+            for inc in incs
+        ]
+
+    def _state(
+        self,
+        inc: Incident,
+        cameras: tuple[NearbyCamera, ...],
+        recommended: tuple[Recommendation, ...],
+        shelters: tuple[NearbyShelter, ...],
+    ) -> IncidentState:
         return IncidentState(
             id=inc.id,
             kind=inc.kind,
@@ -92,27 +115,29 @@ class ReadSide(EngineBase):
             )
         return tuple(out)
 
-    def _nearby_shelters(self, inc: Incident) -> tuple[NearbyShelter, ...]:
+    def _shelters_of(self, incs: list[Incident]) -> dict[str, tuple[NearbyShelter, ...]]:
         """Memoised by position: shelters only change with ``set_shelters``, which builds a
-        new index (and so empties the memo). Was ~40 % of ``incident_state`` under a storm."""
+        new index (and so empties the memo). Positions not in the memo are asked at once."""
         memo = self.__dict__.get("_shelter_memo")
         if memo is None or memo[0] is not self.shelter_index:
             memo = (self.shelter_index, {})
             self.__dict__["_shelter_memo"] = memo
         cache: dict[tuple[float, float], tuple[NearbyShelter, ...]] = memo[1]
-        key = (inc.lat, inc.lon)
-        found = cache.get(key)
-        if found is None:
-            if len(cache) >= SHELTER_MEMO_MAX:
-                cache.clear()
-            found = cache[key] = self._find_shelters(inc)
-        return found
-
-    def _find_shelters(self, inc: Incident) -> tuple[NearbyShelter, ...]:
+        missing = list(dict.fromkeys((i.lat, i.lon) for i in incs if (i.lat, i.lon) not in cache))
         k = self.cfg.dispatch.shelters
-        if k <= 0 or not self.shelters_by_id:
-            return ()
-        found = self.shelter_index.nearest(inc.lat, inc.lon, k + 4, active_only=False)
+        if len(cache) + len(missing) > SHELTER_MEMO_MAX:
+            cache.clear()
+            missing = list(dict.fromkeys((i.lat, i.lon) for i in incs))
+        if missing:
+            if k <= 0 or not self.shelters_by_id:
+                found: list[list[tuple[str, float]]] = [[] for _ in missing]
+            else:
+                found = nearest_many(self.shelter_index, missing, k + 4, active_only=False)
+            for position, near in zip(missing, found, strict=True):
+                cache[position] = self._shelters_from(near, k)
+        return {i.id: cache[(i.lat, i.lon)] for i in incs}
+
+    def _shelters_from(self, found: list[tuple[str, float]], k: int) -> tuple[NearbyShelter, ...]:
         found.sort(key=lambda kd: (kd[1], kd[0]))
         out = []
         for shelter_id, dist in found[:k]:

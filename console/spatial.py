@@ -298,6 +298,22 @@ class PointIndex:
             slots, a = slots[top], a[top]
         return self._finish(slots, a, radius_m, limit)
 
+    def scan_arrays(
+        self, active_only: bool
+    ) -> tuple[SlotArray, FloatArray, FloatArray, FloatArray]:
+        """(slots, φ/2, λ/2, cos φ) of every eligible point, for batch scans
+        (:mod:`console.spatial_batch`); the arrays are views, valid until the next change."""
+        slots = self._all_slots(active_only)
+        return slots, self._phi[slots], self._lam[slots], self._cos[slots]
+
+    def finish(self, slots: SlotArray, a: FloatArray, limit: int) -> list[tuple[str, float]]:
+        """Metres for haversine terms ``a`` of ``slots``, sorted by (distance, key)."""
+        return self._finish(slots, a, None, limit)
+
+    def uses_scan(self, active_only: bool) -> bool:
+        """Whether ``nearest`` answers by scanning every eligible point (a small set)."""
+        return (self._n_active if active_only else self._n) <= self._scan_below
+
     # --- internals ---------------------------------------------------------------
 
     def _cell_id(self, i: int, j: int) -> int:
