@@ -9,6 +9,7 @@ load, so their ratio means something even on a noisy machine.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -19,7 +20,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -28,13 +30,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from bench import Row, Settings, register
 from bench.engine import _payloads
 from protocols import codec, topics
+from protocols.mqtt import MqttSettings, Transport
 from protocols.schemas import Summary
 
 # Launch-based timing (see _drain_with_core); smoke run at tuning: 10,371 vs 92,408 events/s.
 REFERENCE = {"core.drain-vs-mosquitto_sub": 0.11}
 HOST = "127.0.0.1"
-# The 1 → 2 core comparison drains this many (of the full run's events).
-SCALING_EVENTS = 300_000
+PUBLISH_CHUNK = 10_000  # messages per publish_many call while queueing the storm
 
 
 def _free_port() -> int:
@@ -81,50 +83,34 @@ def _broker(workdir: Path) -> Iterator[int]:
 
 
 def _publish(port: int, payloads: list[tuple[str, bytes]], *, retain: bool = False) -> None:
-    """QoS 1 through a window of 1,000 unacknowledged: a fast source, so the drain is measured.
+    """QoS 1 through the project's own transport (publish_many: ~7 µs a message, in
+    order, 1,000 in flight), so queueing 1,000,000 events takes seconds, not minutes."""
 
-    The window is ours, not paho's: paho holds every queued message in one list and
-    scans it on each PUBACK, which made 300,000 queued publishes quadratic (minutes).
-    """
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{time.monotonic_ns()}")
-    client.max_inflight_messages_set(0)  # unlimited in paho; the semaphore below meters
-    window = threading.BoundedSemaphore(1000)
-    done = threading.Event()
-    acked = 0
+    async def publish() -> None:
+        settings = MqttSettings(host=HOST, port=port, protocol=5)
+        async with Transport(settings, f"bench-pub-{time.monotonic_ns()}") as pub:
+            await pub.wait_connected(10)
+            for at in range(0, len(payloads), PUBLISH_CHUNK):
+                chunk = payloads[at : at + PUBLISH_CHUNK]
+                await pub.publish_many([(t, p, retain) for t, p in chunk], timeout=600)
 
-    def on_publish(*_: object) -> None:
-        nonlocal acked
-        acked += 1
-        window.release()
-        if acked == len(payloads):
-            done.set()
-
-    client.on_publish = on_publish
-    client.connect(HOST, port)
-    client.loop_start()
-    for topic, payload in payloads:
-        if not window.acquire(timeout=60):
-            raise RuntimeError(f"the broker stopped acknowledging after {acked} publishes")
-        client.publish(topic, payload, qos=1, retain=retain)
-    if not done.wait(600):
-        raise RuntimeError(f"only {acked} of {len(payloads)} publishes acknowledged")
-    client.loop_stop()
-    client.disconnect()
+    asyncio.run(publish())
 
 
-def _drain_with_mosquitto_sub(port: int, payloads: list[tuple[str, bytes]]) -> float:
+def _mosquitto_sub(port: int) -> list[str]:
     sub = shutil.which("mosquitto_sub")
     if sub is None:
         raise RuntimeError("mosquitto_sub not found")
     base = [sub, "-h", HOST, "-p", str(port), "-V", "mqttv5", "-q", "1", "-i", "drain", "-c"]
     base += ["-x", "3600", "-t", topics.RAW_ALL]
     subprocess.run([*base, "-E"], check=True, timeout=30)  # the session, subscribed
-    _publish(port, payloads)
+    return base
+
+
+def _drain_with_mosquitto_sub(base: list[str], count: int) -> float:
     start = time.perf_counter()
-    subprocess.run(
-        [*base, "-C", str(len(payloads))], check=True, stdout=subprocess.DEVNULL, timeout=900
-    )
-    return len(payloads) / (time.perf_counter() - start)
+    subprocess.run([*base, "-C", str(count)], check=True, stdout=subprocess.DEVNULL, timeout=900)
+    return count / (time.perf_counter() - start)
 
 
 def _config(workdir: Path, port: int, name: str = "ansim", *, shared: bool = False) -> Path:
@@ -139,11 +125,14 @@ def _config(workdir: Path, port: int, name: str = "ansim", *, shared: bool = Fal
     return path
 
 
-def _watch_summary(port: int, target: int, timeout_s: float) -> tuple[float, float]:
-    """(time the first event was counted, time ``target`` events were) from the cores' summaries.
+def _watch_summary(
+    port: int, target: int, timeout_s: float, cores: Collection[str]
+) -> tuple[float, float]:
+    """(time of the first summary, time ``target`` events were counted) from ``cores``.
 
     Several cores publish on the one summary topic, each under its ``core_id``: the
-    total is the sum of the latest count of each.
+    total is the sum of the latest count of each. Retained summaries (other or earlier
+    cores) are not news and are ignored.
     """
     client = paho.Client(
         CallbackAPIVersion.VERSION2, client_id=f"bench-watch-{time.monotonic_ns()}"
@@ -153,13 +142,15 @@ def _watch_summary(port: int, target: int, timeout_s: float) -> tuple[float, flo
     counted: dict[str, int] = {}
 
     def on_message(_c: object, _u: object, msg: paho.MQTTMessage) -> None:
-        if not msg.payload:
+        if not msg.payload or msg.retain:
             return
         summary: Summary = codec.decode(msg.payload, Summary)
+        if summary.core_id not in cores:
+            return
         now = time.perf_counter()
         counted[summary.core_id] = summary.events_total
         total = sum(counted.values())
-        if total > 0 and not first:
+        if not first:
             first.append(now)
         if total >= target:
             first.append(now)
@@ -178,38 +169,53 @@ def _watch_summary(port: int, target: int, timeout_s: float) -> tuple[float, flo
         client.disconnect()
 
 
-def _drain_with_core(
-    workdir: Path, port: int, payloads: list[tuple[str, bytes]], cores: int = 1
-) -> float:
-    """Events/s from the core's launch to the summary counting them all, less its start-up.
+@dataclass
+class _Cores:
+    """One or more ``ansim core`` processes, their persistent sessions made, not running."""
 
-    The start-up (launch to first summary) is measured on the first, empty run. Timing
-    from the first summary that counts an event would miss most of the drain: a resumed
-    session delivers its backlog before the SUBACK that makes the core count as
-    connected (and publish), so a fast core is half done before its first summary.
+    names: list[str]  # their client ids, which their summaries carry as core_id
+    argvs: list[list[str]]
+    startup_s: float
+    log: Path
+
+
+def _core_sessions(workdir: Path, port: int, names: list[str], *, shared: bool) -> _Cores:
+    """Run the cores once, empty, so their sessions (and subscriptions) exist; time it.
+
+    Each set of cores gets its own directory: fresh journals for its drain.
     """
-    shared = cores > 1
+    workdir = Path(tempfile.mkdtemp(prefix="cores-", dir=workdir))
     argvs = [
         [sys.executable, "-m", "console.cli", "--config", str(config), "core"]
-        for config in (_config(workdir, port, f"core{n}", shared=shared) for n in range(cores))
+        for config in (_config(workdir, port, name, shared=shared) for name in names)
     ]
-    log = (workdir / "core.log").open("ab")
-    # First run: creates the persistent sessions (and their subscriptions), then leaves.
-    launched = time.perf_counter()
-    running = [subprocess.Popen(argv, stdout=log, stderr=log) for argv in argvs]
-    try:
-        startup = _watch_summary(port, 0, 30)[0] - launched
-    finally:
-        _stop(running, 30)
-    _publish(port, payloads)
-    launched = time.perf_counter()
-    running = [subprocess.Popen(argv, stdout=log, stderr=log) for argv in argvs]
-    try:
-        _, last = _watch_summary(port, len(payloads), 900)
-    finally:
-        _stop(running, 60)
-        log.close()
-    return len(payloads) / max(last - launched - startup, 1e-6)
+    log = workdir / "core.log"
+    with log.open("ab") as out:
+        launched = time.perf_counter()
+        running = [subprocess.Popen(argv, stdout=out, stderr=out) for argv in argvs]
+        try:
+            startup = _watch_summary(port, 0, 30, names)[0] - launched
+        finally:
+            _stop(running, 30)
+    return _Cores(names, argvs, startup, log)
+
+
+def _drain_with_cores(cores: _Cores, port: int, count: int) -> float:
+    """Events/s from the cores' launch to the summaries counting them all, less start-up.
+
+    Timing from the first summary that counts an event would miss most of the drain:
+    Mosquitto delivers a resumed session's backlog before it answers anything the client
+    sends (see test_a_resumed_session_is_connected_before_its_backlog_is_taken), so the
+    summaries come late.
+    """
+    with cores.log.open("ab") as out:
+        launched = time.perf_counter()
+        running = [subprocess.Popen(argv, stdout=out, stderr=out) for argv in cores.argvs]
+        try:
+            _, last = _watch_summary(port, count, 900, cores.names)
+        finally:
+            _stop(running, 60)
+    return count / max(last - launched - cores.startup_s, 1e-6)
 
 
 def _stop(processes: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
@@ -221,21 +227,22 @@ def _stop(processes: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
 
 @register("core_throughput")
 def bench_core_throughput(settings: Settings) -> list[Row]:
-    count = 20_000 if settings.smoke else int(os.environ.get("ANSIM_BENCH_EVENTS", "300000"))
+    """One broker, one publish: every subscriber's session is made first, so each holds
+    the same queue, then they drain one after the other."""
+    count = 60_000 if settings.smoke else int(os.environ.get("ANSIM_BENCH_EVENTS", "1000000"))
     payloads = _payloads(count, 0, settings.seed)[200:]  # no camera registration burst
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         with _broker(workdir) as port:
-            ceiling = _drain_with_mosquitto_sub(port, payloads)
-        with _broker(workdir) as port:
-            core = _drain_with_core(workdir, port, payloads)
-        scaling = None
-        if not settings.smoke:
-            shared = payloads[:SCALING_EVENTS]
-            with _broker(workdir) as port:
-                one = _drain_with_core(workdir, port, shared) if shared != payloads else core
-            with _broker(workdir) as port:
-                scaling = (_drain_with_core(workdir, port, shared, cores=2), one, len(shared))
+            sub = _mosquitto_sub(port)
+            single = _core_sessions(workdir, port, ["core"], shared=False)
+            pair = None if settings.smoke else _core_sessions(
+                workdir, port, ["core-a", "core-b"], shared=True
+            )  # fmt: skip
+            _publish(port, payloads)
+            ceiling = _drain_with_mosquitto_sub(sub, len(payloads))
+            core = _drain_with_cores(single, port, len(payloads))
+            two = None if pair is None else _drain_with_cores(pair, port, len(payloads))
     rows = [
         Row.of(
             "core.drain-vs-mosquitto_sub",
@@ -251,19 +258,18 @@ def bench_core_throughput(settings: Settings) -> list[Row]:
             "then drained: broker → SQLite journal committed → acknowledged → state published",
         )
     ]
-    if scaling is not None:
-        two, one, events = scaling
+    if two is not None:
         rows.append(
             Row.of(
                 "core.scaling.2-vs-1",
                 two,
                 "events/s",
-                one,
+                core,
                 "one core draining the same queue",
                 lower_is_better=False,
-                note=f"{events:,} events; two `ansim core` processes on the shared subscription "
-                "$share/ansim-core/ (shared_subscription = true), each with its own journal, "
-                "on this 2-core machine beside Mosquitto",
+                note="two `ansim core` processes on the shared subscription $share/ansim-core/ "
+                "(shared_subscription = true), each with its own journal, on this 2-core "
+                "machine beside Mosquitto",
             )
         )
     return rows
