@@ -25,6 +25,9 @@ from protocols.schemas import (
 SOUTH, NORTH, WEST, EAST = 37.45, 37.70, 126.80, 127.18
 DISTRICTS = [f"District-{i:02d}" for i in range(25)]
 PROBE_ID = "I-000000"
+# console.publisher.CAMERA_PAGE, not imported: that would bring the core's engine into the
+# console's memory benchmark (tests/test_camera_pages.py checks that they agree).
+PAGE = 250
 _KINDS = (IncidentKind.SOS, IncidentKind.CCTV, IncidentKind.CAMERA_FAULT, IncidentKind.PUBLIC_ALERT)
 _UPDATE_STATUS = (IncidentStatus.NEW, IncidentStatus.ACKNOWLEDGED, IncidentStatus.DISPATCHED)
 
@@ -37,7 +40,7 @@ class City:
 
     initial: list[Message]
     updates: list[Message]  # incident updates, cycled through by the storm
-    camera_updates: list[Message]  # one district's cameras re-published, cycled
+    camera_updates: list[Message]  # one page of a district's cameras re-published, cycled
 
 
 def _incident(rng: random.Random, n: int, now: float) -> IncidentState:
@@ -93,14 +96,13 @@ def build_city(seed: int, incidents: int, cameras: int, updates: int, now: float
     rng = random.Random(seed)
     initial: list[Message] = []
     per_district = max(1, cameras // len(DISTRICTS))
-    camera_msgs = []
-    for district in DISTRICTS:
-        msg = (
-            topics.state_cameras(district),
-            codec.encode(_cameras(rng, district, per_district, now)),
-        )
-        camera_msgs.append(msg)
-    initial += camera_msgs
+    by_district = [
+        camera_pages(_cameras(rng, district, per_district, now)) for district in DISTRICTS
+    ]
+    for pages in by_district:
+        initial += pages
+    # What a camera changing costs a console: its page comes again (page k of district k).
+    camera_msgs = [pages[k % len(pages)] for k, pages in enumerate(by_district)]
     states = [_incident(rng, n, now) for n in range(1, incidents + 1)]
     initial += [(topics.state_incident(s.id), codec.encode(s)) for s in states]
     initial.append(probe(0, now))
@@ -120,6 +122,28 @@ def build_city(seed: int, incidents: int, cameras: int, updates: int, now: float
         )
         upd.append((topics.state_incident(s.id), codec.encode(changed)))
     return City(initial, upd, camera_msgs)
+
+
+def camera_pages(whole: DistrictCameras) -> list[Message]:
+    """A district's cameras as the core publishes them: retained pages of ``PAGE``."""
+    cells = whole.cameras
+    count = max(1, -(-len(cells) // PAGE))
+    out = []
+    for page in range(count):
+        chunk = cells[page * PAGE : (page + 1) * PAGE]
+        message = DistrictCameras(
+            district=whole.district,
+            ts=whole.ts,
+            cameras=chunk,
+            online=sum(1 for c in chunk if c.status == CameraStatus.ONLINE),
+            offline=sum(1 for c in chunk if c.status == CameraStatus.OFFLINE),
+            tampered=sum(1 for c in chunk if c.status == CameraStatus.TAMPERED),
+            alarm=sum(1 for c in chunk if c.status == CameraStatus.ALARM),
+            page=page,
+            pages=count,
+        )
+        out.append((topics.state_camera_page(whole.district, page), codec.encode(message)))
+    return out
 
 
 def probe(serial: int, now: float) -> Message:

@@ -50,12 +50,12 @@ METHOD = """\
   (smoke: 5,000 and 50,000). The publisher's caches (one retained payload per
   dirty incident per tick) are not included.
 - **Console**: a `StateStore` fed encoded payloads through `apply_payload`, as
-  the link does: 25 `DistrictCameras` (N cameras in all) and N open
-  `IncidentState`s (built like `bench/console_storm.py`'s, encoded and decoded
-  one at a time), plus 1,000 responders and a summary. Textual is imported but
-  no app runs: widgets hold rows only for the visible screen. A district's
-  camera list at 4,000 cameras is a ~410 KB message, decoded under the state
-  limit (`codec.MAX_STATE_PAYLOAD`).
+  the link does: N cameras in 25 districts as the core publishes them, pages of
+  250 (`DistrictCameras` with `page`, ~25 KB each), decoded and joined into
+  whole districts as the camera pane reads them, and N open `IncidentState`s (built like
+  `bench/console_storm.py`'s, encoded and decoded one at a time), plus 1,000
+  responders and a summary. Textual is imported but no app runs: widgets hold
+  rows only for the visible screen.
 """
 
 _READ_RSS = """
@@ -145,7 +145,7 @@ _CONSOLE = (
 import gc, json, random, sys, time
 import msgspec
 import console.app  # noqa: F401  (the console's imports: Textual, widgets)
-from bench.console_storm import DISTRICTS, _cameras, _incident, summary
+from bench.console_storm import DISTRICTS, _cameras, _incident, camera_pages, summary
 from console.state_store import StateStore
 from protocols import codec, topics
 from protocols.schemas import DistrictCameras, ResponderState, ResponderStatus, UnitKind
@@ -158,8 +158,8 @@ rng = random.Random(seed)
 now = time.time()
 store = StateStore()
 for district in DISTRICTS:
-    msg = codec.encode(_cameras(rng, district, cameras // len(DISTRICTS), now))
-    assert store.apply_payload(topics.state_cameras(district), msg), store.last_error
+    for topic, msg in camera_pages(_cameras(rng, district, cameras // len(DISTRICTS), now)):
+        assert store.apply_payload(topic, msg), store.last_error
     del msg
 for n in range(1, incidents + 1):
     s = _incident(rng, n, now)
@@ -172,11 +172,12 @@ for n in range(responders):
     store.apply_payload(topics.state_responder(r.id), codec.encode(r))
 store.apply_payload(topics.STATE_SUMMARY, codec.encode(summary(incidents, now)))
 store.drain()
+held = sum(len(d.cameras) for d in store.cameras.values())  # decoded and joined, as the pane reads them
 gc.collect()
 loaded = rss_mb()
 out = {'base': base, 'loaded': loaded, 'seconds': time.perf_counter() - started,
        'open': store.open_count,
-       'cameras': sum(len(d.cameras) for d in store.cameras.values())}
+       'cameras': held}
 print(json.dumps(out))
 """
 )

@@ -13,6 +13,7 @@ frozen ``clock`` and a ``send_command`` that records, and no broker.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import secrets
 import time
@@ -31,6 +32,7 @@ from console.commands import AnsimCommands
 from console.config import Config
 from console.messages import LinkStateChanged, ReplyReceived
 from console.screens.confirm import ConfirmScreen
+from console.screens.frames import ConsoleScreen
 from console.screens.help import HelpScreen
 from console.state_store import Filter, StateStore
 from protocols.schemas import Command, IncidentState, Role
@@ -162,6 +164,8 @@ class AnsimApp(CommandActions, App[int]):
         self._pane = "queue"
         self._dirty: set[str] = set()  # panes with changes not yet drawn (they were hidden)
         self.selected_id: str | None = None
+        self._can_change: bool | None = None  # what the footer last showed: a selection to act on
+        self._gc_frozen = False
 
     # --- layout --------------------------------------------------------------------
 
@@ -216,10 +220,15 @@ class AnsimApp(CommandActions, App[int]):
         self.send_command = link.send
         await link.run()
 
+    def get_default_screen(self) -> ConsoleScreen:
+        return ConsoleScreen(id="_default")  # paints a keypress in the next frame, not two later
+
     # --- drawing ---------------------------------------------------------------------
 
     def drain(self) -> None:
         """Apply what changed since the last frame; cheap when nothing did."""
+        if not self._gc_frozen and self.connected and not self.store.resyncing:
+            self._freeze_gc()
         changes = self.store.drain()
         if not changes:
             return
@@ -249,6 +258,21 @@ class AnsimApp(CommandActions, App[int]):
         else:
             return
         self._dirty.discard(self._pane)
+
+    def _freeze_gc(self) -> None:
+        """Take what start-up built out of the cyclic GC's reach, once the picture is in.
+
+        A full collection walks every tracked object: the modules, the widgets and the
+        open incidents add up to tens of milliseconds of a stalled loop, which is a
+        keypress answered late. Frozen objects are still freed by reference counting
+        (an incident replaced by its next state); only cycles among them would wait
+        for ``gc.unfreeze()``, which runs when the app exits."""
+        self._gc_frozen = True
+        gc.freeze()
+
+    def on_unmount(self) -> None:
+        if self._gc_frozen:
+            gc.unfreeze()  # a test run builds many apps: let the next collection have them
 
     def tick(self) -> None:
         now = self.clock()
@@ -283,7 +307,12 @@ class AnsimApp(CommandActions, App[int]):
         inc = self.store.incidents.get(self.selected_id) if self.selected_id else None
         self.detail.show(inc, self.clock(), self.store.responders)
         self.mini_map.show(*self._map_points(inc))
-        self.refresh_bindings()
+        # The footer dims the commands when nothing can be acted on; refreshing the
+        # bindings recomposes it (a dozen widgets mounted), so only when that flips.
+        can_change = self.selected_incident() is not None
+        if can_change != self._can_change:
+            self._can_change = can_change
+            self.refresh_bindings()
 
     def _map_points(
         self, inc: IncidentState | None
@@ -292,8 +321,8 @@ class AnsimApp(CommandActions, App[int]):
             return None, []
         points: list[MapPoint] = []
         near = {c.camera_id for c in inc.cameras}
-        district = self.store.cameras.get(inc.district)
-        if district is not None and near:
+        district = self.store.camera_district(inc.district) if near else None
+        if district is not None:
             points += [MapPoint("camera", c.lat, c.lon) for c in district.cameras if c.id in near]
         for rec in inc.recommended:
             unit = self.store.responders.get(rec.responder_id)

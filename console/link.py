@@ -9,6 +9,7 @@ Commands are never queued: offline, :meth:`Link.send` raises ``NotConnected``.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from protocols.mqtt import ConnectionState, NotConnected, Transport, Will
 from protocols.schemas import Command, Presence, Reply, Role
 
 __all__ = ["Link", "NotConnected"]
+
+SLICE_S = 0.005  # decoding at most this long before the UI's loop gets a turn
 
 
 class Link:
@@ -63,12 +66,21 @@ class Link:
         self.post(LinkStateChanged(state is ConnectionState.CONNECTED, state.value, reason))
 
     async def run(self) -> None:
-        """Receive until cancelled (the worker is cancelled when the app exits)."""
+        """Receive until cancelled (the worker is cancelled when the app exits).
+
+        Messages already received are taken without a pause (the stream does not
+        suspend while it holds some), so after ``SLICE_S`` of decoding the loop is
+        given back: a burst (the retained picture, a storm's camera pages) must not
+        hold a keypress or a frame for longer than that."""
         async with self.transport as t:
+            until = time.perf_counter() + SLICE_S
             async for msg in t.messages():
                 self.handle(msg.topic, msg.payload)
                 if self.store.resyncing and not msg.retain and self._ends_retained(msg.topic):
                     self.store.end_resync()
+                if time.perf_counter() > until:
+                    await asyncio.sleep(0)
+                    until = time.perf_counter() + SLICE_S
 
     def _ends_retained(self, topic: str) -> bool:
         """Live traffic after a subscription means its retained messages are all in.

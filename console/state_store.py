@@ -6,12 +6,21 @@ list of keys (priority, escalated first, age, id) maintained with ``bisect``,
 so one update costs O(log n) plus a memmove and a view of 100,000 incidents is
 never re-sorted as a whole; a filtered view is maintained the same way and
 rebuilt only when the filter itself changes.
+
+Cameras arrive as pages of a district (``DistrictCameras.page`` of ``pages``),
+kept as received and decoded only when read: ``cameras`` (the camera pane) and
+``camera_district`` (one district, for the map) join a district's pages into
+one list. Under a storm thousands of cameras change a second; decoding their
+pages as they come cost the UI's loop more than everything else together,
+while the queue, on screen most of the time, shows none of it. The old
+layout's whole-district topic (one level shorter) is ignored.
 """
 
 from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from protocols import codec, topics
@@ -158,7 +167,10 @@ class IncidentView:
 class StateStore:
     def __init__(self) -> None:
         self.incidents: dict[str, IncidentState] = {}  # open and recently closed
-        self.cameras: dict[str, DistrictCameras] = {}
+        self._cameras: dict[str, DistrictCameras] = {}  # whole districts, pages joined
+        self._camera_pages: dict[str, dict[int, DistrictCameras]] = {}  # decoded
+        self._camera_raw: dict[str, dict[int, bytes]] = {}  # received, not decoded yet
+        self._stale_districts: set[str] = set()  # pages changed since they were joined
         self.responders: dict[str, ResponderState] = {}
         self.summary: Summary | None = None
         self.shelters: ShelterList | None = None
@@ -187,12 +199,20 @@ class StateStore:
                     self.remove_incident(topic[len(_INCIDENT) :])
                     return True
                 self.apply(codec.decode(payload, IncidentState))
+            elif topic.startswith(_CAMERAS):
+                district, _, page = topic[len(_CAMERAS) :].rpartition("/")
+                if not district or not page.isdecimal():
+                    return True  # a whole district under the old layout: superseded by pages
+                if not payload:
+                    self.remove_camera_page(district, int(page))
+                elif len(payload) > codec.MAX_STATE_PAYLOAD:
+                    raise codec.WireError(f"{len(payload)} bytes, over the state limit")
+                else:  # decoded when read (see the module's docstring)
+                    self._camera_raw.setdefault(district, {})[int(page)] = payload
+                    self._cameras_changed(district)
+                    self.version += 1
             elif not payload:
                 return True  # any other cleared retained topic: nothing to show
-            elif topic.startswith(_CAMERAS):
-                self.apply(
-                    codec.decode(payload, DistrictCameras, max_bytes=codec.MAX_STATE_PAYLOAD)
-                )
             elif topic.startswith(_RESPONDER):
                 self.apply(codec.decode(payload, ResponderState))
             elif topic == topics.STATE_SUMMARY:
@@ -214,8 +234,9 @@ class StateStore:
         if isinstance(message, IncidentState):
             self._apply_incident(message)
         elif isinstance(message, DistrictCameras):
-            self.cameras[message.district] = message
-            self._changes.cameras = True
+            self._camera_pages.setdefault(message.district, {})[message.page] = message
+            self._camera_raw.get(message.district, {}).pop(message.page, None)
+            self._cameras_changed(message.district)
         elif isinstance(message, ResponderState):
             self.responders[message.id] = message
             self._changes.responders = True
@@ -251,6 +272,82 @@ class StateStore:
                 bisect.insort(self._filtered, new)
         if old != new or self._filter.active:
             self._changes.order = True
+
+    def _cameras_changed(self, district: str) -> None:
+        self._stale_districts.add(district)
+        self._changes.cameras = True
+
+    def remove_camera_page(self, district: str, page: int) -> None:
+        removed = False
+        for held in (self._camera_pages, self._camera_raw):
+            pages = held.get(district)
+            if pages is not None and pages.pop(page, None) is not None:
+                removed = True
+                if not pages:
+                    del held[district]
+        if removed:
+            self._cameras_changed(district)
+            self.version += 1
+
+    @property
+    def cameras(self) -> dict[str, DistrictCameras]:
+        """Every district's cameras, whole (its pages decoded and joined, in order)."""
+        for district in self._stale_districts:
+            self._join_pages(district)
+        self._stale_districts.clear()
+        return self._cameras
+
+    def camera_district(self, district: str) -> DistrictCameras | None:
+        """One district's cameras, whole: decodes only that district's new pages."""
+        if district in self._stale_districts:
+            self._stale_districts.discard(district)
+            self._join_pages(district)
+        return self._cameras.get(district)
+
+    def _decode_pages(self, district: str) -> None:
+        raw = self._camera_raw.pop(district, None)
+        if not raw:
+            return
+        pages = self._camera_pages.setdefault(district, {})
+        for n, payload in raw.items():
+            try:
+                page: DistrictCameras = codec.decode(
+                    payload, DistrictCameras, max_bytes=codec.MAX_STATE_PAYLOAD
+                )
+                if (page.district, page.page) != (district, n):
+                    raise codec.WireError(f"holds page {page.page} of {page.district!r}")
+            except codec.WireError as exc:  # the page held before, if any, stays
+                self.rejected += 1
+                self.last_error = f"{topics.state_camera_page(district, n)}: {exc.reason}"
+                continue
+            pages[n] = page
+
+    def _join_pages(self, district: str) -> None:
+        self._decode_pages(district)
+        pages = self._camera_pages.get(district)
+        if not pages:
+            self._camera_pages.pop(district, None)
+            self._cameras.pop(district, None)
+            return
+        # The newest page says how many there are: pages past that are left over from
+        # a longer list (all pages are republished when the count changes).
+        newest = max(pages.values(), key=lambda p: p.ts)
+        for stale in [n for n in pages if n >= newest.pages]:
+            del pages[stale]
+        ordered = [pages[n] for n in sorted(pages)]
+        if len(ordered) == 1:
+            self._cameras[district] = ordered[0]
+            return
+        self._cameras[district] = DistrictCameras(
+            district=district,
+            ts=newest.ts,
+            cameras=tuple(chain.from_iterable(p.cameras for p in ordered)),
+            online=sum(p.online for p in ordered),
+            offline=sum(p.offline for p in ordered),
+            tampered=sum(p.tampered for p in ordered),
+            alarm=sum(p.alarm for p in ordered),
+            pages=newest.pages,
+        )
 
     # --- after a reconnect ----------------------------------------------------------
 
@@ -315,7 +412,8 @@ class StateStore:
         return len(self._keys)
 
     def districts(self) -> set[str]:
-        return set(self.cameras) | {i.district for i in self.incidents.values()}
+        cameras = self._camera_pages.keys() | self._camera_raw.keys()  # nothing decoded
+        return cameras | {i.district for i in self.incidents.values()}
 
     def mark_all_changed(self) -> None:
         """Make the next drain redraw everything (a new view attaching to the store)."""

@@ -31,8 +31,14 @@ LongText = Annotated[str, Meta(max_length=4000)]
 Url = Annotated[str, Meta(max_length=2000, pattern=r"^https?://")]
 
 
-class _Wire(Struct, kw_only=True, frozen=True, omit_defaults=True):
-    """Base for wire messages: keyword-only, immutable, compact on the wire."""
+class _Wire(Struct, kw_only=True, frozen=True, omit_defaults=True, gc=False):
+    """Base for wire messages: keyword-only, immutable, compact on the wire.
+
+    ``gc=False``: never tracked by the cyclic GC. Frozen, holding only strings, numbers,
+    enums and tuples of other wire structs, they cannot be part of a reference cycle, and
+    a console holding 100,000 cameras and 10,000 incidents otherwise paid 60-130 ms full
+    collections under a storm (and 8-13 ms young ones every ~2 s).
+    """
 
 
 # --- enumerations ----------------------------------------------------------------
@@ -318,6 +324,7 @@ class IncidentState(_Wire, frozen=True, tag="incident"):
     shelters: tuple[NearbyShelter, ...] = ()
 
 
+# A console holds 100,000 of these: the reason _Wire is not tracked by the cyclic GC.
 class CameraCell(_Wire, frozen=True):
     id: Ident
     status: CameraStatus
@@ -327,7 +334,18 @@ class CameraCell(_Wire, frozen=True):
     last_seen: Timestamp = 0.0
 
 
+PageIndex = Annotated[int, Meta(ge=0, le=100_000)]
+
+
 class DistrictCameras(_Wire, frozen=True, tag="cameras"):
+    """One page of a district's cameras (sorted by id), retained under
+    ``topics.state_camera_page(district, page)``.
+
+    A district is published as ``pages`` pages of a few hundred cameras, so a camera
+    that changes costs one page, not the whole district. The counts are this page's.
+    Defaults (page 0 of 1) make a message that holds a whole district.
+    """
+
     district: ShortText
     ts: Timestamp
     cameras: tuple[CameraCell, ...] = ()
@@ -335,6 +353,8 @@ class DistrictCameras(_Wire, frozen=True, tag="cameras"):
     offline: int = 0
     tampered: int = 0
     alarm: int = 0
+    page: PageIndex = 0
+    pages: Annotated[int, Meta(ge=1, le=100_001)] = 1
 
 
 class ResponderState(_Wire, frozen=True, tag="responder-state"):

@@ -67,6 +67,11 @@ def state_cameras(district: str) -> str:
     return f"{ROOT}/state/cameras/{district}"
 
 
+def state_camera_page(district: str, page: int) -> str:
+    """One page of a district's cameras (``schemas.DistrictCameras`` with ``page``)."""
+    return f"{ROOT}/state/cameras/{district}/{page}"
+
+
 def state_responder(responder_id: str) -> str:
     return f"{ROOT}/state/responder/{responder_id}"
 

@@ -129,5 +129,90 @@ def test_a_district_of_4000_cameras_is_accepted() -> None:
     payload = codec.encode(DistrictCameras(district="Gangnam-gu", ts=NOW, cameras=cells))
     assert len(payload) > codec.MAX_PAYLOAD
     store = StateStore()
-    assert store.apply_payload(topics.state_cameras("Gangnam-gu"), payload), store.last_error
+    assert store.apply_payload(topics.state_camera_page("Gangnam-gu", 0), payload), store.last_error
     assert len(store.cameras["Gangnam-gu"].cameras) == 4000
+
+
+def _page(district: str, page: int, pages: int, ids: range, ts: float = NOW) -> tuple[str, bytes]:
+    from protocols.schemas import CameraCell, CameraStatus, DistrictCameras
+
+    cells = tuple(
+        CameraCell(id=f"cam-{n:05d}", status=CameraStatus.OFFLINE if n % 10 == 0 else
+                   CameraStatus.ONLINE, lat=37.5, lon=127.0)
+        for n in ids
+    )  # fmt: skip
+    offline = sum(1 for c in cells if c.status == CameraStatus.OFFLINE)
+    message = DistrictCameras(district=district, ts=ts, cameras=cells, online=len(cells) - offline,
+                              offline=offline, page=page, pages=pages)  # fmt: skip
+    return topics.state_camera_page(district, page), codec.encode(message)
+
+
+def test_camera_pages_join_into_the_district_in_order() -> None:
+    store = StateStore()
+    for page in (2, 0, 1):  # retained messages come in any order
+        assert store.apply_payload(
+            *_page("Jongno-gu", page, 3, range(page * 250, page * 250 + 250))
+        )
+    assert store.drain().cameras
+    whole = store.cameras["Jongno-gu"]
+    assert [c.id for c in whole.cameras] == [f"cam-{n:05d}" for n in range(750)]
+    assert (whole.online, whole.offline, whole.pages) == (675, 75, 3)
+    # One camera changes: only its page comes again.
+    topic, _ = _page("Jongno-gu", 1, 3, range(250, 500))
+    from protocols.schemas import CameraCell, CameraStatus, DistrictCameras
+
+    page1 = store._camera_pages["Jongno-gu"][1]
+    cams = list(page1.cameras)
+    cams[3] = msgspec.structs.replace(cams[3], status=CameraStatus.ALARM)
+    changed = msgspec.structs.replace(page1, cameras=tuple(cams), online=page1.online - 1, alarm=1)
+    assert store.apply_payload(topic, codec.encode(changed))
+    assert store.drain().cameras
+    whole = store.cameras["Jongno-gu"]
+    assert whole.cameras[253].status == CameraStatus.ALARM and whole.alarm == 1
+    assert isinstance(whole.cameras[0], CameraCell) and isinstance(whole, DistrictCameras)
+
+
+def test_camera_pages_past_the_newest_count_and_cleared_pages_are_dropped() -> None:
+    store = StateStore()
+    # A page left over from a longer list (older), then the current two pages.
+    store.apply_payload(*_page("Mapo-gu", 2, 3, range(500, 520), ts=NOW - 60))
+    store.apply_payload(*_page("Mapo-gu", 0, 2, range(0, 250)))
+    store.apply_payload(*_page("Mapo-gu", 1, 2, range(250, 300)))
+    assert len(store.cameras["Mapo-gu"].cameras) == 300
+    # The core clears a page it no longer has (an empty retained message).
+    assert store.apply_payload(topics.state_camera_page("Mapo-gu", 1), b"")
+    assert len(store.cameras["Mapo-gu"].cameras) == 250
+    assert store.apply_payload(topics.state_camera_page("Mapo-gu", 0), b"")
+    assert "Mapo-gu" not in store.cameras and "Mapo-gu" not in store.districts()
+
+
+def test_whole_district_lists_of_the_old_layout_are_ignored() -> None:
+    """A broker may still hold a district's whole list, retained, from an older core."""
+    store = StateStore()
+    store.apply_payload(*_page("Seocho-gu", 0, 1, range(0, 10)))
+    _, payload = _page("Seocho-gu", 0, 1, range(0, 4000))
+    assert store.apply_payload(topics.state_cameras("Seocho-gu"), payload)
+    assert store.apply_payload(topics.state_cameras("Seocho-gu"), b"")
+    assert len(store.cameras["Seocho-gu"].cameras) == 10 and store.rejected == 0
+
+
+def test_camera_pages_are_decoded_when_read_and_a_bad_one_is_counted_then() -> None:
+    store = StateStore()
+    store.apply_payload(*_page("Jung-gu", 0, 2, range(0, 250)))
+    topic, payload = _page("Jung-gu", 1, 2, range(250, 260))
+    assert store.apply_payload(topic, payload[:-5])  # truncated: not looked at yet
+    assert store.apply_payload(*_page("Mapo-gu", 0, 1, range(0, 3)))
+    assert store.rejected == 0 and store.districts() == {"Jung-gu", "Mapo-gu"}
+    assert store.drain().cameras
+    jung = store.camera_district("Jung-gu")  # one district: Mapo-gu stays undecoded
+    assert jung is not None and len(jung.cameras) == 250
+    assert store.rejected == 1 and store.last_error.startswith(topic)
+    assert "Mapo-gu" in store._camera_raw
+    # A page under another page's topic is refused too; the good one then comes.
+    _, wrong = _page("Jung-gu", 0, 2, range(0, 250))
+    store.apply_payload(topic, wrong)
+    assert len(store.cameras["Jung-gu"].cameras) == 250 and store.rejected == 2
+    store.apply_payload(topic, payload)
+    assert (
+        len(store.cameras["Jung-gu"].cameras) == 260 and len(store.cameras["Mapo-gu"].cameras) == 3
+    )

@@ -225,8 +225,13 @@ async def test_console_survives_a_broker_restart(
             assert app.panes.has_class("-stale")
             assert app.queue.row_count() == 1  # the last known picture stays
             await pilot.press("a")
-            await pilot.pause()
-            assert any("NOT sent" in str(n.message) for n in app._notifications)
+            # pilot.press returns once the process looks idle, which on a loaded machine
+            # can be before the key has gone all the way down to the app's action.
+            await wait_for(
+                pilot,
+                lambda: any("NOT sent" in str(n.message) for n in app._notifications),
+                "the refusal to send offline",
+            )
             assert app._sent == {}
 
             broker.start()  # same port, a fresh process

@@ -47,7 +47,13 @@ class IncidentDetail(VerticalScroll, can_focus=True):
         self.incident, self.now = incident, now
         if responders is not None:
             self.responders = responders
-        self.body.update(self.render_text())
+        # A layout pass arranges the whole screen again (~8 ms under a storm, in the frame
+        # that answers a keypress): only when the body's height changes.
+        body = self.body
+        size = body.content_size
+        body.update(self.render_text(), layout=not size.width)
+        if size.width and body.get_content_height(size, size, size.width) != size.height:
+            body.refresh(layout=True)
 
     def render_text(self) -> Text:
         inc, now = self.incident, self.now

@@ -99,9 +99,16 @@ class LineList(ScrollView, can_focus=True, inherit_bindings=False):
         row = max(0, min(row, count - 1))
         if count == 0 or row == self.cursor:
             return
-        self.cursor = row
-        self.scroll_to_cursor()
-        self.refresh()
+        old, self.cursor = self.cursor, row
+        top = round(self.scroll_y)
+        if top <= row < top + self.page_rows:
+            # No scrolling: repaint the two rows the cursor left and entered, not the
+            # page (a keypress is answered in the next frame, so its cost is latency).
+            self.refresh_line(old + 1)  # virtual lines: the header is line 0
+            self.refresh_line(row + 1)
+        else:
+            self.scroll_to_cursor()
+            self.refresh()
         self.cursor_moved()
 
     # --- rendering -------------------------------------------------------------------

@@ -10,17 +10,17 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
+from console.screens.frames import ConsoleModal
 from console.screens.vim_list import VimOptionList
 from protocols.schemas import IncidentState, ResponderState
 from widgets.format import RESPONDER_STYLE, age, distance
 from widgets.incident_detail import first_free
 
 
-class DispatchScreen(ModalScreen[str | None]):
+class DispatchScreen(ConsoleModal[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel")
     ]

@@ -8,9 +8,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 
+from console.screens.frames import ConsoleModal
 from console.screens.vim_list import VimOptionList
 
 DISPOSITIONS: Final = (
@@ -25,7 +25,7 @@ DISPOSITIONS: Final = (
 )
 
 
-class ResolveScreen(ModalScreen[str | None]):
+class ResolveScreen(ConsoleModal[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel")
     ]
