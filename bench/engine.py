@@ -24,8 +24,21 @@ from protocols.schemas import Command
 
 # Ratios recorded at tuning time (bench/RESULTS.md); smoke fails at half of these.
 REFERENCE = {
-    "engine.events-vs-decode": 0.05,
-    "engine+journal-vs-engine": 0.3,
+    "engine.events-vs-decode": 0.2,
+    "engine+journal-vs-engine": 0.4,
+}
+
+
+# What limits a goal this module misses (bench/RESULTS.md "Goals not met").
+LIMITS = {
+    "engine+journal-vs-engine": (
+        "In process, with 20,000 cameras (the CCTV correlation looks them up), SQLite "
+        "costs ~8 µs a record inside the commit (insert, key index, hash-chain blobs) "
+        "plus ~5 µs to append (SHA-256 chain, checks) on top of the engine. The live core "
+        "(`core.drain-vs-mosquitto_sub`, a mix without camera registrations) passes "
+        "20,000/s; overlapping the commit with the next batch is the next step "
+        "(docs/performance.md)."
+    ),
 }
 
 

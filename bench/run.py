@@ -131,8 +131,30 @@ def module_methods() -> list[str]:
     return texts
 
 
+def module_limits() -> dict[str, str]:
+    """The ``LIMITS`` of the benchmark modules: for a goal not met, what limits it."""
+    limits: dict[str, str] = {}
+    for name, module in sorted(sys.modules.items()):
+        found = getattr(module, "LIMITS", None) if name.startswith("bench.") else None
+        if isinstance(found, dict):
+            limits.update(found)
+    return limits
+
+
+def missed(rows: list[Row]) -> list[str]:
+    """One entry per goal not met: by how much, and what limits it."""
+    limits = module_limits()
+    out = []
+    for r in rows:
+        if r.met is False:
+            why = limits.get(r.name, "not analysed yet")
+            out.append(f"- `{r.name}`: {fmt(r.value)} {r.unit}, goal {r.goal}. {why}")
+    return out
+
+
 def write_results(rows: list[Row], info: dict[str, str], elapsed: float) -> None:
     notes = [f"- `{r.name}`: {r.note}" for r in rows if r.note]
+    not_met = missed(rows)
     text = "\n".join(
         [
             "# Benchmark results",
@@ -144,6 +166,7 @@ def write_results(rows: list[Row], info: dict[str, str], elapsed: float) -> None
             table(rows),
             "",
             *(["Notes:", "", *notes, ""] if notes else []),
+            *(["## Goals not met", "", *not_met, ""] if not_met else []),
             "## Method",
             "",
             METHOD,
