@@ -47,7 +47,7 @@ LIMITS = {
         "(~9 %) and the receive path (~7 %, down from ~43 % through paho). Two cores on "
         "the shared subscription reach about 1.6-2.3x one core "
         "(`core.scaling.2-vs-1`), but split incidents between them "
-        "(docs/performance.md, 'Two cores')."
+        "(docs/performance.md, 'What limits it now')."
     ),
 }
 PUBLISH_CHUNK = 10_000  # messages per publish_many call while queueing the storm

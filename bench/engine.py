@@ -36,8 +36,8 @@ LIMITS = {
         "costs ~8 µs a record inside the commit (insert, key index, hash-chain blobs) "
         "plus ~5 µs to append (SHA-256 chain, checks) on top of the engine. The live core "
         "(`core.drain-vs-mosquitto_sub`, a mix without camera registrations) passes "
-        "20,000/s; overlapping the commit with the next batch is the next step "
-        "(docs/performance.md)."
+        "20,000/s. A commit in a worker thread was tried and was slower (the GIL is held "
+        "while rows are bound); a cheaper record is the next step (docs/performance.md)."
     ),
 }
 
