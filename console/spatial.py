@@ -32,10 +32,17 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from protocols.geo import EARTH_RADIUS_M, HALF_CIRCUMFERENCE_M
-
-FloatArray = npt.NDArray[np.float64]
-SlotArray = npt.NDArray[np.intp]
+from console.spatial_math import (
+    FloatArray,
+    Query,
+    SlotArray,
+    concat,
+    concat_f,
+    distance_then_key,
+    m_to_a,
+    smallest,
+)
+from protocols.geo import EARTH_RADIUS_M
 
 DEFAULT_CELL_DEG: Final = 0.01
 # Widens range queries so a point on a cell border is never lost to the
@@ -202,7 +209,7 @@ class PointIndex:
 
         Fewer than ``k`` when fewer qualify. Equal distances are ordered by key.
         """
-        q = _Query(lat, lon)  # validates even when the index is empty
+        q = Query(lat, lon)  # validates even when the index is empty
         eligible = self._n_active if active_only else self._n
         if k <= 0 or eligible == 0 or (max_m is not None and max_m < 0):
             return _EMPTY[:]
@@ -247,27 +254,27 @@ class PointIndex:
             bound -= _SLACK_M
             if max_m is not None and bound >= max_m:
                 if pending:
-                    slots = _concat(pending)
+                    slots = concat(pending)
                     done_s.append(slots)
                     done_a.append(self._hav_a(slots, q))
                 if not done_s:
                     return _EMPTY[:]
-                return self._best(_concat(done_s), _concat_f(done_a), k, max_m)
+                return self._best(concat(done_s), concat_f(done_a), k, max_m)
             # Check only when the block probably holds k points within `bound`
             # (uniform density); a wrong guess costs time, never correctness.
             expected = count * math.pi * bound * bound / ((2 * r + 1) ** 2 * cell_m2)
             if count >= k and bound > 0 and expected >= k:
                 if pending:
-                    slots = _concat(pending)
+                    slots = concat(pending)
                     done_s.append(slots)
                     done_a.append(self._hav_a(slots, q))
                     pending = []
-                a = _concat_f(done_a)
+                a = concat_f(done_a)
                 kth = a[np.argpartition(a, k - 1)[k - 1]]
-                if kth <= _m_to_a(bound):
+                if kth <= m_to_a(bound):
                     # Ties with the k-th go along, so the cut is by (distance, key).
                     top = np.flatnonzero(a <= kth)
-                    return self._finish(_concat(done_s)[top], a[top], max_m, k)
+                    return self._finish(concat(done_s)[top], a[top], max_m, k)
             r += 1
 
     def within(
@@ -280,7 +287,7 @@ class PointIndex:
         active_only: bool = False,
     ) -> list[tuple[str, float]]:
         """Points at most ``radius_m`` from (lat, lon), nearest first, at most ``limit`` of them."""
-        q = _Query(lat, lon)
+        q = Query(lat, lon)
         if self._n == 0 or radius_m < 0 or (limit is not None and limit <= 0):
             return _EMPTY[:]
         if active_only and self._n_active == 0:
@@ -291,10 +298,10 @@ class PointIndex:
         a = self._hav_a(slots, q)
         # Prefilter on the haversine term (monotonic in distance), with a hair
         # of margin; the exact test on metres in _finish decides.
-        hit = np.flatnonzero(a <= _m_to_a(radius_m) * (1.0 + 1e-9) + 1e-300)
+        hit = np.flatnonzero(a <= m_to_a(radius_m) * (1.0 + 1e-9) + 1e-300)
         slots, a = slots[hit], a[hit]
         if limit is not None and len(a) > limit:
-            top = _smallest(a, limit)
+            top = smallest(a, limit)
             slots, a = slots[top], a[top]
         return self._finish(slots, a, radius_m, limit)
 
@@ -387,14 +394,14 @@ class PointIndex:
             return self._all_slots(active_only)
         cid = self._cell_id
         cells = [cid(i, j) for i in range(i0, i1 + 1) for j in range(j0, j1 + 1)]
-        return _concat(self._gather(cells, grids))
+        return concat(self._gather(cells, grids))
 
     def _all_slots(self, active_only: bool) -> SlotArray:
         if active_only:
             return np.flatnonzero(self._active[: self._n])
         return np.arange(self._n, dtype=np.intp)
 
-    def _hav_a(self, slots: SlotArray, q: _Query) -> FloatArray:
+    def _hav_a(self, slots: SlotArray, q: Query) -> FloatArray:
         """The haversine term a = sin²(Δφ/2) + cos φ1 cos φ2 sin²(Δλ/2) for each slot."""
         s_lat = np.sin(self._phi[slots] - q.phi_h)
         s_lon = np.sin(self._lam[slots] - q.lam_h)
@@ -407,7 +414,7 @@ class PointIndex:
         return s_lat
 
     def _top_k(
-        self, slots: SlotArray, q: _Query, k: int, max_m: float | None
+        self, slots: SlotArray, q: Query, k: int, max_m: float | None
     ) -> list[tuple[str, float]]:
         if len(slots) == 0:
             return _EMPTY[:]
@@ -417,7 +424,7 @@ class PointIndex:
         self, slots: SlotArray, a: FloatArray, k: int, max_m: float | None
     ) -> list[tuple[str, float]]:
         if len(a) > k:
-            top = _smallest(a, k)
+            top = smallest(a, k)
             slots, a = slots[top], a[top]
         return self._finish(slots, a, max_m, k)
 
@@ -440,7 +447,7 @@ class PointIndex:
             ]
             if max_m is not None:
                 out = [kd for kd in out if kd[1] <= max_m]
-            out.sort(key=_distance_then_key)
+            out.sort(key=distance_then_key)
             return out if limit is None else out[:limit]
         d = np.sqrt(np.minimum(a, 1.0))
         np.arcsin(d, out=d)
@@ -452,7 +459,7 @@ class PointIndex:
         d, slots = d[order], slots[order]
         result = [(keys[s], m) for s, m in zip(slots.tolist(), d.tolist(), strict=True)]
         if len(d) > 1 and bool(np.any(d[1:] == d[:-1])):
-            result.sort(key=_distance_then_key)  # Timsort: near-linear on sorted input
+            result.sort(key=distance_then_key)  # Timsort: near-linear on sorted input
         return result if limit is None else result[:limit]
 
     def _grow(self) -> None:
@@ -466,51 +473,3 @@ class PointIndex:
         active = np.zeros(cap, dtype=np.bool_)
         active[: self._n] = self._active[: self._n]
         self._active = active
-
-
-class _Query:
-    """A query point in the units the arrays use."""
-
-    __slots__ = ("cos", "lam_h", "phi_h")
-
-    def __init__(self, lat: float, lon: float) -> None:
-        if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-            raise ValueError(f"position out of range: {lat!r}, {lon!r}")
-        phi = math.radians(lat)
-        self.phi_h = phi * 0.5
-        self.lam_h = math.radians(lon) * 0.5
-        self.cos = math.cos(phi)
-
-
-def _distance_then_key(kd: tuple[str, float]) -> tuple[float, str]:
-    return kd[1], kd[0]
-
-
-def _smallest(a: FloatArray, k: int) -> SlotArray:
-    """Positions of the ``k`` smallest values of ``a`` and of every value tied with the k-th."""
-    kth = a[np.argpartition(a, k - 1)[k - 1]]
-    return np.flatnonzero(a <= kth)
-
-
-def _concat(parts: list[SlotArray]) -> SlotArray:
-    if not parts:
-        return np.empty(0, dtype=np.intp)
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate(parts)
-
-
-def _concat_f(parts: list[FloatArray]) -> FloatArray:
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-def _m_to_a(metres: float) -> float:
-    """The haversine term of a distance; distances beyond half the globe saturate at 1."""
-    if metres >= HALF_CIRCUMFERENCE_M:
-        return 1.0
-    s = math.sin(metres / (2.0 * EARTH_RADIUS_M))
-    return s * s
-
-
-def _a_to_m(a: float) -> float:
-    return 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, a)))
