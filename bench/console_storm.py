@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 
 from protocols import codec, topics
+from protocols.camera_pages import split_pages
 from protocols.schemas import (
     CameraCell,
     CameraStatus,
@@ -25,9 +26,6 @@ from protocols.schemas import (
 SOUTH, NORTH, WEST, EAST = 37.45, 37.70, 126.80, 127.18
 DISTRICTS = [f"District-{i:02d}" for i in range(25)]
 PROBE_ID = "I-000000"
-# console.publisher.CAMERA_PAGE, not imported: that would bring the core's engine into the
-# console's memory benchmark (tests/test_camera_pages.py checks that they agree).
-PAGE = 250
 _KINDS = (IncidentKind.SOS, IncidentKind.CCTV, IncidentKind.CAMERA_FAULT, IncidentKind.PUBLIC_ALERT)
 _UPDATE_STATUS = (IncidentStatus.NEW, IncidentStatus.ACKNOWLEDGED, IncidentStatus.DISPATCHED)
 
@@ -125,25 +123,11 @@ def build_city(seed: int, incidents: int, cameras: int, updates: int, now: float
 
 
 def camera_pages(whole: DistrictCameras) -> list[Message]:
-    """A district's cameras as the core publishes them: retained pages of ``PAGE``."""
-    cells = whole.cameras
-    count = max(1, -(-len(cells) // PAGE))
-    out = []
-    for page in range(count):
-        chunk = cells[page * PAGE : (page + 1) * PAGE]
-        message = DistrictCameras(
-            district=whole.district,
-            ts=whole.ts,
-            cameras=chunk,
-            online=sum(1 for c in chunk if c.status == CameraStatus.ONLINE),
-            offline=sum(1 for c in chunk if c.status == CameraStatus.OFFLINE),
-            tampered=sum(1 for c in chunk if c.status == CameraStatus.TAMPERED),
-            alarm=sum(1 for c in chunk if c.status == CameraStatus.ALARM),
-            page=page,
-            pages=count,
-        )
-        out.append((topics.state_camera_page(whole.district, page), codec.encode(message)))
-    return out
+    """A district's cameras as the core publishes them: retained pages."""
+    return [
+        (topics.state_camera_page(page.district, page.page), codec.encode(page))
+        for page in split_pages(whole)
+    ]
 
 
 def probe(serial: int, now: float) -> Message:

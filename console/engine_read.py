@@ -8,9 +8,9 @@ from console.effects import Effect, SendReceipt
 from console.engine_base import EngineBase, has_position
 from console.engine_model import Incident
 from console.spatial_batch import nearest_many
+from protocols.camera_pages import camera_counts
 from protocols.schemas import (
     CameraCell,
-    CameraStatus,
     DistrictCameras,
     IncidentState,
     NearbyCamera,
@@ -162,23 +162,21 @@ class ReadSide(EngineBase):
 
     def district_cameras(self, district: str, now: float) -> DistrictCameras:
         cells = []
-        counts = {"online": 0, "offline": 0, "tampered": 0, "alarm": 0}
         for camera_id in sorted(self.district_cams.get(district, ())):
             cam = self.st.cameras[camera_id]
-            status = self._camera_status(cam)
-            bucket = "offline" if status is CameraStatus.VIDEO_LOSS else status.value
-            counts[bucket] += 1
             cells.append(
                 CameraCell(
                     id=cam.id,
-                    status=status,
+                    status=self._camera_status(cam),
                     lat=cam.lat if cam.lat is not None else 0.0,
                     lon=cam.lon if cam.lon is not None else 0.0,
                     name=cam.name,
                     last_seen=cam.last_seen,
                 )
             )
-        return DistrictCameras(district=district, ts=now, cameras=tuple(cells), **counts)
+        return DistrictCameras(
+            district=district, ts=now, cameras=tuple(cells), **camera_counts(cells)
+        )
 
     def responder_ids(self) -> list[str]:
         return list(self.st.responders)

@@ -38,11 +38,11 @@ from console.effects import (
 )
 from console.engine import Engine
 from protocols import codec, topics
+from protocols.camera_pages import CAMERA_PAGE, camera_page, page_count
 from protocols.mqtt import Transport
-from protocols.schemas import CameraCell, CameraStatus, DistrictCameras, Receipt, Reply, Summary
+from protocols.schemas import Receipt, Reply, Summary
 
 STATE_CHUNK = 32  # incident states computed together, between two looks at the budget
-CAMERA_PAGE = 250  # cameras per retained page: ~25 KB of MessagePack
 CAMERA_INTERVAL_S = 1.0  # a district's changed pages go out at most this often
 
 
@@ -220,8 +220,8 @@ def camera_pages(
     layouts = _camera_state(engine).layouts
     old = layouts.get(district)
     layouts[district] = ids
-    count = max(1, -(-len(cells) // CAMERA_PAGE))  # a district without cameras: one empty page
-    old_count = max(1, -(-len(old) // CAMERA_PAGE)) if old is not None else None
+    count = page_count(len(cells))
+    old_count = page_count(len(old)) if old is not None else None
     every = changed is None or old is None or old_count != count
     items: list[tuple[str, bytes, bool]] = []
     if changed is None:
@@ -240,17 +240,6 @@ def camera_pages(
             (topics.state_camera_page(district, p), b"", True) for p in range(count, old_count)
         ]
     return items
-
-
-def camera_page(
-    district: str, cells: tuple[CameraCell, ...], page: int, pages: int, now: float
-) -> DistrictCameras:
-    """One page message: its cameras and their counts."""
-    counts = {"online": 0, "offline": 0, "tampered": 0, "alarm": 0}
-    for cam in cells:  # as Engine.district_cameras counts: video loss is offline
-        counts["offline" if cam.status is CameraStatus.VIDEO_LOSS else cam.status.value] += 1
-    return DistrictCameras(district=district, ts=now, cameras=cells, page=page, pages=pages,
-                           **counts)  # fmt: skip
 
 
 async def _publish_all(transport: Transport, items: list[tuple[str, bytes, bool]]) -> None:

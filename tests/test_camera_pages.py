@@ -135,9 +135,12 @@ def test_pages_only_when_the_layout_is_unknown() -> None:
 
 
 def test_the_benchmarks_page_like_the_core() -> None:
-    from bench.console_storm import PAGE
+    from bench.console_storm import camera_pages as bench_pages
 
-    assert PAGE == CAMERA_PAGE
+    e = engine()
+    _register(e, "Jung-gu", CAMERA_PAGE + 10)
+    core = [(t, p) for t, p, _ in camera_pages(e, "Jung-gu", DAY) if p]  # not the clears
+    assert bench_pages(e.district_cameras("Jung-gu", DAY)) == core
 
 
 def test_under_a_budget_a_districts_pages_go_out_at_most_once_an_interval() -> None:
