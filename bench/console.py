@@ -29,10 +29,10 @@ from textual.widgets import DataTable
 
 from bench import Row, Settings, percentile, register
 from bench.console_storm import PROBE_ID, City, build_city, probe, probe_text
-from console import app as console_app
-from console.app import AnsimApp
 from console.config import Config, ConsoleConfig
-from console.state_store import StateStore
+from console.tui import app as console_app
+from console.tui.app import AnsimApp
+from console.tui.state_store import StateStore
 from protocols.schemas import Command
 from widgets.format import KIND_LABEL, STATUS_LABEL, age
 

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 from bench import Row, Settings, quiet_gc, register
-from console.city import build_city
 from console.config import Config, JournalConfig
-from console.engine import Engine
-from console.ingest import Accepted, read
-from console.journal import open_journal
-from console.scenario import generate
+from console.core.ingest import Accepted, read
+from console.engine.engine import Engine
+from console.journal.store import open_journal
+from console.sim.city import build_city
+from console.sim.scenario import generate
 from protocols import codec, topics
 from protocols.schemas import Command
 

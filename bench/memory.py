@@ -31,17 +31,17 @@ METHOD = """\
 - Memory (`bench/memory.py`): each side is loaded in a fresh interpreter
   (`python -c`), which reads `VmRSS` from `/proc/self/status` twice: right
   after its imports (the **baseline**: interpreter, numpy, msgspec, the code;
-  for the console also Textual and `console.app`), and with the whole picture
+  for the console also Textual and `console.tui.app`), and with the whole picture
   loaded, after a `gc.collect()`. The ratio is baseline / loaded RSS, so it is
   below 1; it halves when the data's footprint grows by roughly the whole
   loaded size, which is what the smoke check guards. The absolute goals are on
   the loaded RSS. Notes give MB per 1,000 incidents above the baseline.
 - **Core**: the core's pipeline minus MQTT, as in `bench/engine.py`
-  (`console.ingest.read` → dedupe `has_key` → `journal.append` (SQLite, WAL) →
+  (`console.core.ingest.read` → dedupe `has_key` → `journal.append` (SQLite, WAL) →
   `Engine.handle_event`, commit per 500), fed payloads encoded on the fly (so
   no list of a million payloads inflates the RSS). The mix, in order: N camera
   registrations (`CameraHealth` with name, district, position, from
-  `console.city`), 1,000 responder registrations, N SOS from N distinct
+  `console.sim.city`), 1,000 responder registrations, N SOS from N distinct
   devices (→ N open incidents; no tick runs, so none is escalated or closed),
   then cheap fillers up to the event total: responder position reports
   (`ResponderReport`, status unchanged) round-robin over the 1,000 units. The
@@ -72,11 +72,11 @@ _CORE = (
     + """
 import gc, json, sys, tempfile, time
 from pathlib import Path
-from console.city import build_city
+from console.sim.city import build_city
 from console.config import Config, JournalConfig
-from console.engine import Engine
-from console.ingest import Accepted, read
-from console.journal import open_journal
+from console.engine.engine import Engine
+from console.core.ingest import Accepted, read
+from console.journal.store import open_journal
 from protocols import codec, topics
 from protocols.schemas import CameraHealth, CameraHealthStatus, ResponderReport, ResponderStatus, SosAlarm, SosTrigger
 
@@ -144,9 +144,9 @@ _CONSOLE = (
     + """
 import gc, json, random, sys, time
 import msgspec
-import console.app  # noqa: F401  (the console's imports: Textual, widgets)
+import console.tui.app  # noqa: F401  (the console's imports: Textual, widgets)
 from bench.console_storm import DISTRICTS, _cameras, _incident, camera_pages, summary
-from console.state_store import StateStore
+from console.tui.state_store import StateStore
 from protocols import codec, topics
 from protocols.schemas import DistrictCameras, ResponderState, ResponderStatus, UnitKind
 

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench import Row, Settings, median, percentile, quiet_gc, register
-from console.spatial import PointIndex
+from console.engine.spatial import PointIndex
 from protocols.geo import EARTH_RADIUS_M, haversine_m
 
 SOUTH, NORTH, WEST, EAST = 37.45, 37.70, 126.80, 127.18

@@ -24,9 +24,9 @@ from bench import Row, Settings, register
 from bench.console import _render
 from bench.console_storm import build_city, probe_text
 from bench.core_throughput import HOST, _broker, _publish
-from console import app as console_app
-from console.app import AnsimApp
 from console.config import BrokerConfig, Config, ConsoleConfig
+from console.tui import app as console_app
+from console.tui.app import AnsimApp
 from protocols import codec, topics
 from protocols.schemas import ResponderState, ResponderStatus, UnitKind
 
@@ -169,7 +169,7 @@ def _import_seconds() -> float:
     import sys
 
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import console.app, console.link"], check=True)
+    subprocess.run([sys.executable, "-c", "import console.tui.app, console.tui.link"], check=True)
     return time.perf_counter() - start
 
 

@@ -27,16 +27,22 @@ ANSIM_<SECTION>__<KEY>=value overrides one key (e.g. ANSIM_BROKER__PORT=1883).""
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "console": ("console.app", "the operator console (TUI), connected to the configured broker"),
-    "core": ("console.core", "the authority: engine, journal, dispatch; publishes state"),
-    "broker": ("console.broker", "the embedded MQTT broker (amqtt), loopback only"),
-    "simulate": ("console.simulate", "a simulated Seoul: training feed and load generator"),
-    "all": ("console.allinone", "broker, core and simulator as children, then the console"),
-    "export": ("console.export", "closed incidents from the journal as EIDO, JSON or CSV"),
-    "journal": ("console.journal_cli", "check the journal's hash chain, or count its records"),
-    "gateway": ("console.gateway", "the HTTP ingest: SOS in JSON and CAP 1.2 alerts (aiohttp)"),
+    "console": (
+        "console.tui.app",
+        "the operator console (TUI), connected to the configured broker",
+    ),
+    "core": ("console.core.service", "the authority: engine, journal, dispatch; publishes state"),
+    "broker": ("console.local.broker", "the embedded MQTT broker (amqtt), loopback only"),
+    "simulate": ("console.sim.simulate", "a simulated Seoul: training feed and load generator"),
+    "all": ("console.local.allinone", "broker, core and simulator as children, then the console"),
+    "export": ("console.bridges.export", "closed incidents from the journal as EIDO, JSON or CSV"),
+    "journal": ("console.journal.cli", "check the journal's hash chain, or count its records"),
+    "gateway": (
+        "console.gateway.service",
+        "the HTTP ingest: SOS in JSON and CAP 1.2 alerts (aiohttp)",
+    ),
     "forward-sia": (
-        "console.forward_sia",
+        "console.bridges.forward_sia",
         "new SOS incidents to an alarm-receiving centre (SIA DC-09, Contact ID)",
     ),
 }

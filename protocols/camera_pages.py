@@ -1,7 +1,7 @@
 """A district's cameras on the wire: retained pages of ``CAMERA_PAGE`` cells.
 
 One place for the page size, the page count and the per-status counts, so the core
-(console.publisher), the engine's whole-district list and the benchmarks that stand
+(console.core.publisher), the engine's whole-district list and the benchmarks that stand
 in for the core all build the same messages.
 """
 

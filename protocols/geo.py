@@ -1,7 +1,7 @@
 """Great-circle geometry on a spherical Earth: distances, offsets, areas.
 
 Pure ``math``, no numpy, so every layer may import it. The vectorised index in
-``console.spatial`` uses the same haversine formula, so a distance computed
+``console.engine.spatial`` uses the same haversine formula, so a distance computed
 here and one reported by the index agree to rounding.
 
 Angles are WGS84 degrees, distances metres. A sphere of the IUGG mean radius is

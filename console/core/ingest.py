@@ -1,0 +1,157 @@
+"""From an MQTT message to a journal record and an engine input.
+
+Pure bookkeeping, shared by the live core and the journal replay so that both
+read a message exactly the same way.
+
+- Our own topics (``ansim/v1/raw/...``, ``ansim/v1/cmd/...``): :func:`read`, stateless.
+- Foreign topics (Frigate, OwnTracks, when enabled): a :class:`Reader` owns one set of
+  adapters per core or per replay (``console.core.foreign``); the payload is journaled as
+  received and what the adapter made of it goes to the engine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from console.config import Config
+from console.core.foreign import ForeignAdapters, ForeignMessage
+from console.journal.store import RecordKind
+from protocols import codec, topics
+from protocols.cap import PublicAlert
+from protocols.schemas import (
+    CameraHealth,
+    CctvEvent,
+    Command,
+    RawEvent,
+    ResponderReport,
+    SosAlarm,
+)
+
+# What the engine's handle_event takes.
+EngineInput = RawEvent | PublicAlert
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A payload that decoded and validated: what to journal and what to feed the engine."""
+
+    kind: RecordKind
+    message: EngineInput | Command
+    key: str  # dedupe key: resends of one SOS, one CCTV event or one command share it
+
+
+@dataclass(frozen=True, slots=True)
+class Adapted:
+    """A foreign payload its adapter read: journal it as received (EVENT, no key), then feed
+    ``messages`` (possibly none) to the engine. ``ignored`` says why there are none."""
+
+    messages: tuple[ForeignMessage, ...]
+    ignored: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    reason: str
+
+
+def confidence_bucket(confidence: float) -> int:
+    """Tenths: a resend folds, a rise to the next tenth is journaled as an update."""
+    return min(10, max(0, math.floor(confidence * 10.0 + 1e-9)))
+
+
+def dedupe_key(message: EngineInput | Command) -> str:
+    """Messages that must be journaled once however often they arrive."""
+    match message:
+        case SosAlarm():
+            return f"sos:{message.source}:{message.alarm_id}"
+        case CctvEvent():
+            base = f"cctv:{message.camera_id}:{message.event_id}"
+            if message.withdrawn:
+                return f"{base}:withdrawn"
+            # An update of the same event (a new kind, a higher confidence) is a new record.
+            return f"{base}:{message.kind.value}:c{confidence_bucket(message.confidence)}"
+        case PublicAlert():
+            return f"alert:{message.sender}:{message.identifier}"
+        case Command():
+            return f"cmd:{message.operator}:{message.cmd_id}"
+        case CameraHealth() | ResponderReport():
+            return ""  # state reports: a repeat is harmless and carries the newest position
+    return ""
+
+
+def _alert_problem(alert: PublicAlert) -> str | None:
+    """What the engine cannot use in a public alert from the wire (parse() never makes these)."""
+    if not math.isfinite(alert.sent):
+        return "public alert: 'sent' is not a finite time"
+    if (alert.lat is None) != (alert.lon is None):
+        return "public alert: 'lat' and 'lon' go together"
+    if alert.lat is not None and alert.lon is not None:
+        if not (-90.0 <= alert.lat <= 90.0 and -180.0 <= alert.lon <= 180.0):
+            return f"public alert: position {alert.lat}, {alert.lon} is off the globe"
+    if alert.msg_type != "Alert" and not alert.references:
+        return f"public alert: {alert.msg_type} {alert.identifier} has no references"
+    return None
+
+
+def read(topic: str, payload: bytes) -> Accepted | Refused:
+    """Decode a message from a raw or command topic; say why when it cannot be accepted."""
+    raw = topics.raw_kind(topic)
+    try:
+        if raw is not None:
+            source, kind = raw
+            schema = topics.RAW_KINDS.get(kind)
+            if schema is None:
+                return Refused(f"unknown raw kind '{kind}' in topic {topic}")
+            event: EngineInput = codec.decode(payload, schema)
+            if isinstance(event, SosAlarm) and event.source != source:
+                return Refused(
+                    f"SOS source '{event.source}' does not match the topic's source '{source}'"
+                )
+            if isinstance(event, PublicAlert):
+                problem = _alert_problem(event)
+                if problem is not None:
+                    return Refused(problem)
+            return Accepted(RecordKind.EVENT, event, dedupe_key(event))
+        if topic.startswith(f"{topics.ROOT}/cmd/"):
+            operator = topics.last_level(topic)
+            command: Command = codec.decode(payload, Command)
+            if command.operator != operator:
+                return Refused(
+                    f"command operator '{command.operator}' does not match the topic's '{operator}'"
+                )
+            return Accepted(RecordKind.COMMAND, command, dedupe_key(command))
+    except codec.WireError as exc:
+        return Refused(exc.reason)
+    return Refused(f"not a topic the core accepts: {topic}")
+
+
+class Reader:
+    """:func:`read` plus the foreign adapters of one core or one replay (they have memory).
+
+    The live core and the replay must use one Reader each, from the first record on (or
+    from a snapshot restored with :meth:`restore`), and pass the journaled time as ``now``.
+    """
+
+    def __init__(self, cfg: Config) -> None:
+        self.foreign = ForeignAdapters(cfg)
+
+    def subscriptions(self) -> list[str]:
+        """The foreign topic filters the core must subscribe to (empty: none enabled)."""
+        return self.foreign.subscriptions()
+
+    def read(self, topic: str, payload: bytes, now: float) -> Accepted | Adapted | Refused:
+        if topic.startswith(f"{topics.ROOT}/"):
+            return read(topic, payload)
+        result = self.foreign.handle(topic, payload, now)
+        if result is None:
+            return Refused(f"not a topic the core accepts: {topic}")
+        if result.error is not None:
+            return Refused(result.error)
+        return Adapted(tuple(result.messages), result.ignored)
+
+    def memory(self) -> bytes:
+        return self.foreign.memory()
+
+    def restore(self, memory: bytes) -> None:
+        self.foreign.restore(memory)

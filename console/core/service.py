@@ -1,0 +1,475 @@
+"""`ansim core`: the one authority.
+
+Receive (manual acknowledgement) → journal → engine → commit → acknowledge →
+replies and receipts → coalesced retained state. No acknowledgement, reply or
+receipt leaves before the batch that holds its input is committed, so the
+broker redelivers anything the core had not made durable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+
+import msgspec
+
+from console.config import Config, mqtt_settings
+from console.core import shelters as shelter_source
+from console.core.broker_watch import DropWatch, parse_counter
+from console.core.foreign import pack_snapshot
+from console.core.ingest import Accepted, Adapted, Reader
+from console.core.publisher import (
+    Dirty,
+    Outbox,
+    everything,
+    publish_outbox,
+    publish_state,
+    publish_summary,
+    sort_effects,
+)
+from console.core.rebuild import TICK_KEY, rebuild
+from console.engine.effects import Effect
+from console.journal.store import Journal, JournalError, RecordKind, open_journal
+from protocols import codec, topics
+from protocols.mqtt import ConnectionState, Incoming, NotConnected, Transport
+from protocols.schemas import Command, Presence, Summary
+
+log = logging.getLogger("ansim.core")
+
+RATE_HISTORY = 60  # samples of events/s kept for the consoles' sparkline
+SNAPSHOT_EVERY = 50_000  # journal records between engine snapshots
+OUTBOX_MAX = 100_000  # replies and receipts held while the link is down (resends ask again)
+# Share of each publish interval spent computing incident states (recommendations,
+# nearby cameras and shelters); a storm's excess waits in the backlog for the next tick.
+PUBLISH_BUDGET = 0.25
+
+
+class Core:
+    """The service around the engine. ``clock`` is injectable for tests."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        journal: Journal,
+        *,
+        clock: Callable[[], float] = time.time,
+        client_id: str | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.journal = journal
+        self.clock = clock
+        self.client_id = client_id or cfg.core.client_id
+        # The foreign adapters (Frigate, OwnTracks) and their memory, rebuilt with the engine.
+        self.reader = Reader(cfg)
+        self.engine, self.last_seq = rebuild(
+            cfg, journal, shelter_source.load(cfg), reader=self.reader
+        )
+        self.dirty = everything(self.engine)
+        self.backlog: OrderedDict[str, None] = OrderedDict()  # incidents waiting to be published
+        self.outbox = Outbox()  # owed by the batch being built: not committed yet
+        self.owed = Outbox()  # owed by committed batches, not sent yet
+        self._owed_signal = asyncio.Event()
+        self._sender_running = False
+        self.unacked: list[Incoming] = []
+        self.alarms: dict[str, str] = {}
+        self.drop_watch = DropWatch()  # $SYS/broker/publish/messages/dropped
+        self.operators: dict[str, Presence] = {}
+        self.events_total = 0
+        self.rejected_total = 0
+        self.duplicates_total = 0
+        self.ignored_total = 0  # foreign payloads read but of no use (an OwnTracks waypoint)
+        self.rates: deque[float] = deque(maxlen=RATE_HISTORY)
+        self._since_snapshot = 0
+        self._stopping = asyncio.Event()
+        self.failed = ""  # the name of a loop that died, if one did
+        self.transport: Transport | None = None
+
+    # --- wiring ---------------------------------------------------------------------
+
+    def make_transport(self) -> Transport:
+        raw_filter = topics.RAW_ALL
+        if self.cfg.core.shared_subscription:
+            if self.cfg.broker.protocol == 5:
+                raw_filter = topics.shared(raw_filter)
+            else:
+                log.warning("shared_subscription needs MQTT 5; taking every raw event")
+        return Transport(
+            mqtt_settings(self.cfg),
+            self.client_id,
+            subscriptions=[
+                (raw_filter, 1),
+                (topics.CMD_ALL, 1),
+                (topics.PRESENCE_ALL, 1),
+                *[(foreign, 1) for foreign in self.reader.subscriptions()],
+                (topics.SYS_DROPPED, 0),  # QoS 0: never journaled, never acknowledged
+            ],
+            persistent=True,
+            session_expiry_s=self.cfg.core.session_expiry_s,
+            manual_ack=True,
+            on_state=self._on_connection,
+        )
+
+    def _on_connection(self, state: ConnectionState, reason: str) -> None:
+        if state is ConnectionState.CONNECTED:
+            # Retained state may have been lost with a broker crash: publish all of it again.
+            self.dirty = everything(self.engine)
+
+    async def run(self) -> None:
+        async with self.make_transport() as transport:
+            self.transport = transport
+            tasks = [
+                asyncio.create_task(self._process(transport), name="process"),
+                asyncio.create_task(self._send_loop(), name="send"),
+                asyncio.create_task(self._publish_loop(), name="publish"),
+                asyncio.create_task(self._tick_loop(), name="tick"),
+                asyncio.create_task(self._log_loop(), name="log"),
+            ]
+            for task in tasks:
+                task.add_done_callback(self._task_ended)
+            try:
+                await self._stopping.wait()
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await self._flush_quietly()
+        self.journal.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A loop that dies must take the core down loudly, never leave a silent zombie.
+
+        Nothing unacknowledged is lost: the broker redelivers it to the restarted core,
+        and a supervisor (systemd, the all-in-one launcher) shows the exit.
+        """
+        if task.cancelled() or self._stopping.is_set():
+            return
+        error = task.exception()
+        log.critical("the core's %s loop stopped: %r; shutting down", task.get_name(), error,
+                     exc_info=error)  # fmt: skip
+        self.failed = task.get_name()
+        self._stopping.set()
+
+    # --- the pipeline ----------------------------------------------------------------
+
+    async def _process(self, transport: Transport) -> None:
+        """Take what has arrived (up to a batch), journal and apply it, commit, acknowledge.
+
+        One await per batch, not per message: the transport's reader hands over every
+        packet of a socket read at once, and this takes them all before committing.
+        """
+        batch_max = self.cfg.journal.batch_max
+        stream = transport.messages()
+        async for first in stream:
+            self._take(first)
+            while len(self.unacked) < batch_max:
+                ready = stream.take_ready(batch_max - len(self.unacked))
+                if not ready:
+                    break
+                for message in ready:
+                    self._take(message)
+            if self.unacked:
+                await self.commit_and_release()
+
+    def _take(self, message: Incoming) -> None:
+        if message.topic == topics.SYS_DROPPED:
+            self._broker_dropped(message.payload)
+        else:
+            self.handle(message)
+
+    def _broker_dropped(self, payload: bytes) -> None:
+        """The broker's dropped-messages counter: a rise is a console alarm (broker_watch)."""
+        value = parse_counter(payload)
+        if value is None:
+            return
+        now = self.clock()
+        baseline = self.drop_watch.last is None
+        added = self.drop_watch.observe(value, now)
+        if baseline and value:
+            log.warning("the broker has dropped %d messages since it started", value)
+        if added:
+            log.error("the broker dropped %d more messages (total %d)", added, value)
+        self._broker_alarm(now)
+
+    def _broker_alarm(self, now: float) -> None:
+        text = self.drop_watch.alarm(now)
+        if text:
+            self.alarms["broker"] = text
+        else:
+            self.alarms.pop("broker", None)
+
+    def handle(self, message: Incoming) -> None:
+        """Journal and apply one message (not yet committed, not yet acknowledged)."""
+        self.unacked.append(message)
+        if message.topic.startswith(f"{topics.ROOT}/presence/"):
+            self._presence(message)
+            return
+        now = self.clock()
+        result = self.reader.read(message.topic, message.payload, now)
+        if isinstance(result, Adapted):
+            self._adapted(message, result, now)
+            return
+        if not isinstance(result, Accepted):
+            self.rejected_total += 1
+            self.journal.append(
+                now, RecordKind.DEAD, message.topic, message.payload, reason=result.reason
+            )
+            log.warning("rejected a payload on %s: %s", message.topic, result.reason)
+            return
+        duplicate = bool(result.key) and self.journal.has_key(result.key)
+        if duplicate:
+            self.duplicates_total += 1
+        else:
+            self.last_seq = self.journal.append(
+                now, result.kind, message.topic, message.payload, key=result.key
+            )
+            self._since_snapshot += 1
+            self.events_total += 1
+        effects = self._apply(result, now, duplicate)
+        sort_effects(effects, self.dirty, self.outbox)
+
+    def _adapted(self, message: Incoming, result: Adapted, now: float) -> None:
+        """A foreign payload: journaled as received, so replay runs the adapter again."""
+        self.last_seq = self.journal.append(now, RecordKind.EVENT, message.topic, message.payload)
+        self._since_snapshot += 1
+        self.events_total += 1
+        if result.ignored is not None:
+            self.ignored_total += 1
+            log.debug("ignored a payload on %s: %s", message.topic, result.ignored)
+        for event in result.messages:
+            sort_effects(self.engine.handle_event(event, now), self.dirty, self.outbox)
+
+    def _apply(self, result: Accepted, now: float, duplicate: bool) -> list[Effect]:
+        message = result.message
+        if isinstance(message, Command):
+            # A repeated command is answered again from the engine's memory of it.
+            return self.engine.handle_command(message, now, self.cfg.role_of(message.operator))
+        if duplicate:
+            return self.engine.receipt_for(message, now)
+        return self.engine.handle_event(message, now)
+
+    def _presence(self, message: Incoming) -> None:
+        operator = topics.last_level(message.topic)
+        if not message.payload:
+            self.operators.pop(operator, None)
+            return
+        try:
+            presence: Presence = codec.decode(message.payload, Presence)
+        except codec.WireError as exc:
+            log.warning("bad presence from %s: %s", operator, exc.reason)
+            return
+        if presence.online:
+            self.operators[operator] = presence
+        else:
+            self.operators.pop(operator, None)
+
+    async def commit_and_release(self) -> None:
+        """Commit the batch, then acknowledge it, then send what it owes. Retries until durable."""
+        while True:
+            try:
+                self.journal.commit()
+                break
+            except JournalError as exc:
+                if "journal" not in self.alarms:
+                    log.error("journal commit failed, holding acknowledgements: %s", exc)
+                self.alarms["journal"] = f"JOURNAL FAILING: {exc}; nothing is acknowledged"
+                await self._publish_summary_quietly()
+                await asyncio.sleep(1.0)
+        if self.alarms.pop("journal", None):
+            log.info("journal commits again; acknowledging the held batch")
+        self._release()
+        if self._sender_running:
+            # The sender task publishes them; the next batch need not wait for the PUBACKs
+            # of this one's receipts (that wait was ~95 ms per 500-event batch).
+            self._owed_signal.set()
+        else:
+            await self.send_outbox()
+        if self._since_snapshot >= SNAPSHOT_EVERY:
+            self.write_snapshot()
+
+    def _release(self) -> None:
+        """The batch is committed: acknowledge it, and what it owes may now go out."""
+        for message in self.unacked:
+            message.ack()
+        self.unacked.clear()
+        owed, done = self.owed, self.outbox
+        owed.replies += done.replies
+        owed.receipts += done.receipts
+        self.outbox = Outbox()
+
+    async def _send_loop(self) -> None:
+        self._sender_running = True
+        try:
+            while True:
+                await self._owed_signal.wait()
+                self._owed_signal.clear()
+                await self.send_outbox()
+        finally:
+            self._sender_running = False
+
+    async def send_outbox(self) -> None:
+        """Replies and receipts of committed batches; kept for the next try if the link is down.
+
+        A resumed session delivers its backlog before the transport reports itself
+        connected, so a batch can be committed while publishing is not yet possible.
+        """
+        outbox, self.owed = self.owed, Outbox()
+        if not (outbox.replies or outbox.receipts):
+            return
+        try:
+            await publish_outbox(self._transport(), outbox)
+        except (NotConnected, TimeoutError):
+            # Down, or a broker too busy to acknowledge in time (a backlog being drained):
+            # keep them for the next try. A receipt sent twice is harmless; sources fold.
+            kept = Outbox(
+                replies=(outbox.replies + self.owed.replies)[-OUTBOX_MAX:],
+                receipts=(outbox.receipts + self.owed.receipts)[-OUTBOX_MAX:],
+            )
+            self.owed = kept
+            log.debug(
+                "link down: %d replies, %d receipts held", len(kept.replies), len(kept.receipts)
+            )
+
+    def write_snapshot(self) -> None:
+        """Bound the replay on the next start. A failed write is retried with the next batch."""
+        self._since_snapshot = 0
+        try:
+            snapshot = pack_snapshot(self.engine.snapshot(), self.reader.memory())
+            self.journal.write_snapshot(self.clock(), snapshot, self.last_seq)
+        except JournalError as exc:
+            log.warning("snapshot not committed yet (it goes with the next batch): %s", exc)
+
+    # --- time-driven -----------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.core.tick_s)
+            await self.tick(self.clock())
+
+    async def tick(self, now: float) -> None:
+        effects = self.engine.tick(now)
+        if effects:
+            # Ticks that changed something are inputs too: replay must see them.
+            self.last_seq = self.journal.append(now, RecordKind.SYSTEM, "", b"", key=TICK_KEY)
+            sort_effects(effects, self.dirty, self.outbox)
+            await self.commit_and_release()
+
+    async def _publish_loop(self) -> None:
+        last_count, last_time = self.events_total, self.clock()
+        next_rate = last_time + 1.0
+        while True:
+            await asyncio.sleep(self.cfg.core.publish_interval_s)
+            now = self.clock()
+            if now >= next_rate:
+                elapsed = max(now - last_time, 1e-6)
+                self.rates.append((self.events_total - last_count) / elapsed)
+                last_count, last_time, next_rate = self.events_total, now, now + 1.0
+            await self.flush(now)
+
+    async def flush(self, now: float, *, everything_now: bool = False) -> None:
+        """Publish what changed: at most a budget's worth of incident states per tick."""
+        self._broker_alarm(now)  # the drop alarm expires HOLD_S after the counter last moved
+        dirty, self.dirty = self.dirty, Dirty()
+        await self.send_outbox()  # only committed batches' (self.owed); retries a failed send
+        budget = None if everything_now else PUBLISH_BUDGET * self.cfg.core.publish_interval_s
+        try:
+            await publish_state(
+                self._transport(), self.engine, dirty, now, backlog=self.backlog, budget_s=budget
+            )
+            await publish_summary(self._transport(), self.summary(now))
+        except (NotConnected, TimeoutError):
+            dirty.incidents.clear()  # already in the backlog
+            self._merge_dirty(dirty)
+
+    def _merge_dirty(self, dirty: Dirty) -> None:
+        self.dirty.incidents |= dirty.incidents - self.dirty.closed
+        self.dirty.closed |= dirty.closed - self.dirty.incidents
+        self.dirty.districts |= dirty.districts
+        self.dirty.responders |= dirty.responders
+
+    def summary(self, now: float) -> Summary:
+        base = self.engine.summary(now)
+        return msgspec.structs.replace(
+            base,
+            events_total=self.events_total,
+            events_per_s=self.rates[-1] if self.rates else 0.0,
+            rate_history=tuple(round(r, 1) for r in self.rates),
+            rejected_total=self.rejected_total,
+            ignored_total=self.ignored_total,
+            operators=tuple(sorted(self.operators)),
+            alarms=tuple(self.alarms.values()),
+            core_id=self.client_id,
+        )
+
+    async def _log_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.core.log_interval_s)
+            s = self.summary(self.clock())
+            log.info(
+                "events %d (%.1f/s), open %d (P1 %d, P2 %d), rejected %d, ignored %d, "
+                "duplicates folded %d, operators %d",
+                s.events_total,
+                s.events_per_s,
+                s.open_total,
+                s.open_by_priority[0],
+                s.open_by_priority[1],
+                s.rejected_total,
+                self.ignored_total,
+                self.duplicates_total,
+                len(s.operators),
+            )
+
+    def _transport(self) -> Transport:
+        if self.transport is None:
+            raise NotConnected("the core is not running")
+        return self.transport
+
+    async def _publish_summary_quietly(self) -> None:
+        with contextlib.suppress(NotConnected, TimeoutError):
+            await publish_summary(self._transport(), self.summary(self.clock()))
+
+    async def _flush_quietly(self) -> None:
+        with contextlib.suppress(NotConnected, TimeoutError, JournalError):
+            if self.unacked:
+                self.journal.commit()
+                self._release()
+            await self.flush(self.clock(), everything_now=True)
+
+
+def run(args: argparse.Namespace, cfg: Config) -> int:
+    journal = open_journal(cfg.journal, getattr(args, "journal", None))
+    core = Core(cfg, journal, client_id=getattr(args, "client_id", None))
+    return _run_until_signalled(core)
+
+
+def _run_until_signalled(core: Core) -> int:
+    try:
+        import uvloop
+
+        runner: Callable[..., None] = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency, but not on every platform
+        runner = asyncio.run
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, core.stop)
+        log.info(
+            "core %s starting; %d open incidents",
+            core.client_id,
+            len(core.engine.open_incident_ids()),
+        )
+        await core.run()
+        if not core.failed:
+            log.info("core stopped cleanly")
+
+    runner(main())
+    return 1 if core.failed else 0

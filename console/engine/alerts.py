@@ -1,0 +1,151 @@
+"""CAP public alerts into incidents: an Alert opens one, an Update changes it, a Cancel closes it.
+
+A ``PublicAlert`` (``protocols.cap``) is known by ``(sender, identifier)``. Every
+message's own key is remembered with the incident it touched, so a resend folds
+and a later Update or Cancel finds the incident through any of its ``references``
+(CAP senders refer to the first alert, or to the latest update, or to all of them).
+"""
+
+from __future__ import annotations
+
+from console.engine.base import CORE, EngineBase
+from console.engine.effects import Effect, IncidentChanged
+from console.engine.model import PART_ALERT, Incident
+from console.engine.rules import alert_title, coords
+from protocols.cap import PublicAlert
+from protocols.schemas import CorrelatedEvent, IncidentKind, IncidentStatus
+
+CANCELLED = "cancelled by sender"
+
+
+def alert_key(sender: str, identifier: str) -> str:
+    return f"{sender}/{identifier}"
+
+
+class AlertHandlers(EngineBase):
+    def _on_alert(self, alert: PublicAlert, now: float) -> list[Effect]:
+        st = self.st
+        key = alert_key(alert.sender, alert.identifier)
+        if key in st.alerts:
+            return []  # the same CAP message again
+        target = self._referenced(alert)
+        self._prune(now)
+        st.events_total += 1
+        effects: list[Effect] = []
+        event = self._alert_event(alert, now)
+        if alert.msg_type == "Cancel":
+            if target is not None:
+                self._cancel_alert(target, alert, event, now, effects)
+            # A Cancel of an alert that is closed, forgotten or never seen changes nothing.
+            st.alerts[key] = (target.id if target is not None else "", now)
+            return effects
+        if alert.msg_type == "Update" and target is not None:
+            self._update_alert(target, alert, event, now, effects)
+        else:
+            # An Alert, or an Update whose alert is closed or unknown: CAP messages are
+            # complete, so the Update opens an incident of its own.
+            target = self._open_alert(alert, event, now, effects)
+        st.alerts[key] = (target.id, now)
+        return effects
+
+    def _referenced(self, alert: PublicAlert) -> Incident | None:
+        """The open incident of the latest referenced message that still has one."""
+        for ref in reversed(alert.references):
+            seen = self.st.alerts.get(alert_key(ref.sender, ref.identifier))
+            if seen is not None and seen[0] in self.st.incidents:
+                return self.st.incidents[seen[0]]
+        return None
+
+    def _alert_event(self, alert: PublicAlert, now: float) -> CorrelatedEvent:
+        judged = "/".join(x for x in (alert.urgency, alert.severity, alert.certainty) if x)
+        detail = f"{alert.msg_type} {alert.identifier}" + (f": {judged}" if judged else "")
+        return CorrelatedEvent(
+            ts=alert.sent if alert.sent >= 0.0 else now,
+            kind="public-alert",
+            source=alert.sender[:200],
+            detail=detail[:200],
+        )
+
+    def _where(self, alert: PublicAlert) -> tuple[float, float, str, str] | None:
+        """(lat, lon, district, place) of an alert with a position, else None."""
+        if alert.lat is None or alert.lon is None:
+            return None
+        lat, lon = float(alert.lat), float(alert.lon)
+        district = alert.districts[0] if alert.districts else self._district(lat, lon)
+        place = alert.area_desc or coords(lat, lon)
+        return lat, lon, district[:200], place[:200]
+
+    def _open_alert(
+        self, alert: PublicAlert, event: CorrelatedEvent, now: float, effects: list[Effect]
+    ) -> Incident:
+        where = self._where(alert)
+        if where is None:
+            lat, lon = 0.0, 0.0  # like a camera never positioned: nothing is "near" it
+            district = alert.districts[0][:200] if alert.districts else "unknown"
+            place = (alert.area_desc or "position unknown")[:200]
+        else:
+            lat, lon, district, place = where
+        inc = Incident(
+            id=self._next_id(),
+            kind=IncidentKind.PUBLIC_ALERT,
+            priority=alert.priority,
+            status=IncidentStatus.NEW,
+            lat=lat,
+            lon=lon,
+            district=district,
+            place=place,
+            source=alert.sender[:200],
+            title=alert_title(alert.headline, alert.event),
+            created=now,
+            updated=now,
+            events=[event],
+            parts={PART_ALERT: alert.priority},
+            last_event=now,
+        )
+        self._history(inc, now, CORE, "opened", _describe(alert))
+        self._open_incident(inc, now, effects)
+        return inc
+
+    def _update_alert(
+        self,
+        inc: Incident,
+        alert: PublicAlert,
+        event: CorrelatedEvent,
+        now: float,
+        effects: list[Effect],
+    ) -> None:
+        self._add_event(inc, event, now)
+        self._history(inc, now, CORE, "updated", _describe(alert))
+        inc.title = alert_title(alert.headline, alert.event, inc.title)
+        where = self._where(alert)
+        if where is not None:
+            inc.lat, inc.lon, inc.district, inc.place = where
+        elif alert.districts:
+            inc.district = alert.districts[0][:200]
+        inc.last_event = now
+        inc.parts[PART_ALERT] = alert.priority
+        self._reprioritise(inc, now, effects)
+        effects.append(IncidentChanged(inc.id))
+
+    def _cancel_alert(
+        self,
+        inc: Incident,
+        alert: PublicAlert,
+        event: CorrelatedEvent,
+        now: float,
+        effects: list[Effect],
+    ) -> None:
+        self._add_event(inc, event, now)
+        if inc.responders:
+            # Units are out there: the operator decides, as with a withdrawn CCTV event.
+            self._history(inc, now, CORE, "cancelled", f"{_describe(alert)}; units still assigned")
+            effects.append(IncidentChanged(inc.id))
+            return
+        self._close(inc, IncidentStatus.RESOLVED, now, CORE, CANCELLED, effects)
+
+
+def _describe(alert: PublicAlert) -> str:
+    text = f"CAP {alert.msg_type} {alert.identifier} from {alert.sender}"
+    if alert.description:
+        text += f": {alert.description}"
+    return text[:4000]

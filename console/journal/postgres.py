@@ -1,0 +1,201 @@
+"""The shared journal: PostgreSQL, the same append-only hash-chained table as SQLite.
+
+Durability: each batch is one transaction with ``synchronous_commit = on`` (set for the
+session, whatever the server default), so COMMIT returns after the WAL is flushed on
+the server. Rows go in with COPY, one round trip per batch.
+
+A lost connection is retryable: the next commit reconnects and, if the lost COMMIT
+had in fact landed, recognises its own rows at the tail instead of writing them twice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, Final
+
+import psycopg
+
+from console.journal.store import GENESIS, Journal, JournalError, Row, check_tail
+
+TABLE_COMMENT: Final = "ansim journal v1"  # marks the table as ours, and its format
+
+_COLUMNS: Final = "seq, ts, kind, topic, payload, reason, key, prev_hash, hash"
+
+_SCHEMA: Final = """
+CREATE TABLE journal (
+    seq       BIGINT           PRIMARY KEY,
+    ts        DOUBLE PRECISION NOT NULL,
+    kind      TEXT             NOT NULL,
+    topic     TEXT             NOT NULL,
+    payload   BYTEA            NOT NULL,
+    reason    TEXT             NOT NULL,
+    key       TEXT             NOT NULL,
+    prev_hash BYTEA            NOT NULL,
+    hash      BYTEA            NOT NULL
+);
+CREATE INDEX journal_key ON journal (key) WHERE key <> '';
+CREATE INDEX journal_kind ON journal (kind, seq);
+-- Append-only, also against a slip at the psql prompt; the hash chain shows intent.
+CREATE OR REPLACE FUNCTION journal_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'the journal is append-only'; END $$;
+CREATE TRIGGER journal_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON journal
+    FOR EACH STATEMENT EXECUTE FUNCTION journal_append_only();
+COMMENT ON TABLE journal IS 'ansim journal v1';
+"""
+
+# One writer at a time, across processes: held for the write transaction only.
+_LOCK_ID: Final = 0x616E73696D6A6E6C  # "ansimjnl"
+
+# SQLSTATEs that a later retry may get past without anyone touching the journal.
+_RETRYABLE: Final = {
+    "53100": "the database server's disk is full",
+    "53200": "the database server is out of memory",
+    "53300": "the database server has too many connections",
+    "25006": "the database is read-only",
+    "57P01": "the database server is shutting down",
+    "57P03": "the database server is not accepting connections yet",
+    "40001": "a serialization conflict",
+    "40P01": "a deadlock",
+}
+
+
+def _safe_dsn(dsn: str) -> str:
+    """The DSN without its password, for messages."""
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", re.sub(r"password=\S+", "password=***", dsn))
+
+
+class PostgresJournal(Journal):
+    def __init__(self, dsn: str, *, connect_timeout: float = 5.0) -> None:
+        super().__init__()
+        self.dsn = dsn
+        self._where = _safe_dsn(dsn)
+        self._connect_timeout = connect_timeout
+        self._conn: psycopg.Connection[Any] | None = None
+        try:
+            conn = self._connection()
+            self._setup(conn)
+            self._start_chain()
+        except BaseException:
+            self._drop_connection()
+            raise
+
+    # --- connection -------------------------------------------------------------------
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is not None and not self._conn.closed and not self._conn.broken:
+            return self._conn
+        self._drop_connection()
+        try:
+            conn = psycopg.connect(
+                self.dsn, autocommit=True, connect_timeout=max(1, round(self._connect_timeout))
+            )
+        except psycopg.Error as exc:
+            raise JournalError(
+                f"journal {self._where}: cannot connect: {exc}".strip(), retryable=True
+            ) from None
+        # Durable at COMMIT even if the server default was relaxed for other databases.
+        conn.execute("SET synchronous_commit = on")
+        self._conn = conn
+        return conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass  # it is already unusable; the caller reports the original error
+            self._conn = None
+
+    def _setup(self, conn: psycopg.Connection[Any]) -> None:
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+                row = conn.execute(
+                    "SELECT obj_description(to_regclass('journal'), 'pg_class'), "
+                    "to_regclass('journal') IS NOT NULL"
+                ).fetchone()
+                comment, exists = (row[0], row[1]) if row else (None, False)
+                if not exists:
+                    conn.execute(_SCHEMA)
+                elif comment != TABLE_COMMENT:
+                    raise JournalError(
+                        f"{self._where}: table 'journal' exists but is not an Ansim journal "
+                        f"(comment {comment!r}, expected {TABLE_COMMENT!r}); refusing to use it"
+                    )
+        except psycopg.Error as exc:
+            raise self._explain("open the journal", exc) from None
+
+    def _explain(self, action: str, exc: psycopg.Error) -> JournalError:
+        state = exc.sqlstate or ""
+        broken = isinstance(exc, psycopg.OperationalError) and (
+            self._conn is None or self._conn.closed or self._conn.broken
+        )
+        if broken:
+            self._drop_connection()
+            return JournalError(
+                f"journal {self._where}: cannot {action}: lost the connection ({exc})",
+                retryable=True,
+            )
+        if state in _RETRYABLE:
+            return JournalError(
+                f"journal {self._where}: cannot {action}: {_RETRYABLE[state]} ({exc})",
+                retryable=True,
+            )
+        return JournalError(f"journal {self._where}: cannot {action}: {exc}")
+
+    # --- storage primitives -----------------------------------------------------------
+
+    def _write(self, rows: Sequence[Row], after_seq: int, after_hash: bytes) -> None:
+        conn = self._connection()
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+                if check_tail(self._tail_on(conn), rows, after_seq, after_hash):
+                    return
+                with (
+                    conn.cursor() as cur,
+                    cur.copy(f"COPY journal ({_COLUMNS}) FROM STDIN") as copy,
+                ):
+                    for row in rows:
+                        copy.write_row(row)
+        except psycopg.Error as exc:
+            raise self._explain(f"commit {len(rows)} records", exc) from None
+
+    def _query(self, query: str, params: Sequence[object] = ()) -> list[Any]:
+        try:
+            return self._connection().execute(query, params).fetchall()
+        except psycopg.Error as exc:
+            raise self._explain("read", exc) from None
+
+    def _fetch(self, after_seq: int, kind: str | None, limit: int) -> list[Row]:
+        if kind is None:
+            q = f"SELECT {_COLUMNS} FROM journal WHERE seq > %s ORDER BY seq LIMIT %s"
+            return self._query(q, (after_seq, limit))
+        q = f"SELECT {_COLUMNS} FROM journal WHERE kind = %s AND seq > %s ORDER BY seq LIMIT %s"
+        return self._query(q, (kind, after_seq, limit))
+
+    def _stored_key(self, key: str) -> bool:
+        q = "SELECT 1 FROM journal WHERE key = %s AND key <> '' LIMIT 1"
+        return bool(self._query(q, (key,)))
+
+    def _count(self, kind: str | None) -> int:
+        if kind is None:
+            return int(self._query("SELECT count(*) FROM journal")[0][0])
+        return int(self._query("SELECT count(*) FROM journal WHERE kind = %s", (kind,))[0][0])
+
+    def _latest(self, kind: str) -> Row | None:
+        q = f"SELECT {_COLUMNS} FROM journal WHERE kind = %s ORDER BY seq DESC LIMIT 1"
+        rows = self._query(q, (kind,))
+        return rows[0] if rows else None
+
+    def _tail(self) -> tuple[int, bytes]:
+        rows = self._query("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")
+        return (int(rows[0][0]), bytes(rows[0][1])) if rows else (0, GENESIS)
+
+    def _tail_on(self, conn: psycopg.Connection[Any]) -> tuple[int, bytes]:
+        row = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+        return (int(row[0]), bytes(row[1])) if row else (0, GENESIS)
+
+    def _close(self) -> None:
+        self._drop_connection()

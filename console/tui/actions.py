@@ -1,0 +1,186 @@
+"""The console's commands: keys that change the record, and the core's answers.
+
+A mixin for :class:`console.tui.app.AnsimApp`. Every action picks the selected
+open incident, asks a dialog when it needs more (unit, disposition, note),
+and sends one ``Command``; nothing is queued while the link is down. The
+core answers with a ``Reply``: a refusal is shown in red, a success as a
+short toast ("Dispatched police-07 to I-000012").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+
+from console.tui.screens.confirm import ConfirmScreen
+from console.tui.screens.dispatch import DispatchScreen
+from console.tui.screens.note import NoteScreen
+from console.tui.screens.resolve import ResolveScreen
+from protocols.schemas import Action, Command, IncidentState, Reply, Role
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from console.tui.state_store import StateStore
+
+    _Base = App[int]
+else:
+    _Base = object
+
+SendCommand = Callable[[Command], Awaitable[None]]
+
+# What an ok Reply means, for the toast: (template with {unit} {incident} {detail}).
+DONE: dict[Action, str] = {
+    Action.ACK: "Acknowledged {incident}",
+    Action.DISPATCH: "Dispatched {unit} to {incident}",
+    Action.ON_SCENE: "{incident} on scene",
+    Action.RESOLVE: "Resolved {incident}: {detail}",
+    Action.FALSE_ALARM: "Closed {incident} as a false alarm",
+    Action.ESCALATE: "Escalated {incident}",
+    Action.CANCEL_ESCALATION: "Escalation cancelled on {incident}",
+    Action.NOTE: "Note added to {incident}",
+    Action.CLAIM: "You own {incident}",
+    Action.RELEASE: "Released {incident}",
+}
+
+
+def done_text(command: Command) -> str:
+    template = DONE.get(command.action, "{incident}: done")
+    return template.format(
+        unit=command.responder_id or "?",
+        incident=command.incident_id or "?",
+        detail=command.disposition or "",
+    )
+
+
+class CommandActions(_Base):
+    """Command actions; the app provides the attributes annotated here."""
+
+    role: Role
+    operator: str
+    connected: bool
+    send_command: SendCommand | None
+    clock: Callable[[], float]
+    store: StateStore
+    _session: str
+    _seq: int
+    _sent: dict[str, Command]  # cmd_id → command, until its Reply arrives
+
+    def selected_incident(self) -> IncidentState | None:
+        raise NotImplementedError
+
+    def _target(self) -> IncidentState | None:
+        """The incident a command is for, or None after telling the operator why not."""
+        if self.role == Role.OBSERVER:
+            self.notify("Observer seat: commands are not available.", severity="warning")
+            return None
+        inc = self.selected_incident()
+        if inc is None:
+            self.notify("No open incident selected.", severity="warning")
+            return None
+        if not self.connected or self.send_command is None:
+            self.notify("Not connected to the broker: command NOT sent.", severity="error")
+            return None
+        return inc
+
+    def send(self, action: Action, inc: IncidentState, **fields: Any) -> Command | None:
+        if not self.connected or self.send_command is None:
+            self.notify("Not connected to the broker: command NOT sent.", severity="error")
+            return None
+        self._seq += 1
+        command = Command(
+            cmd_id=f"{self.operator}-{self._session}-{self._seq}",
+            operator=self.operator,
+            action=action,
+            ts=self.clock(),
+            incident_id=inc.id,
+            **fields,
+        )
+        self._sent[command.cmd_id] = command
+        self._deliver(command)
+        return command
+
+    @work(group="send")
+    async def _deliver(self, command: Command) -> None:
+        assert self.send_command is not None
+        try:
+            await self.send_command(command)
+        except Exception as exc:  # NotConnected, timeout: say so, never retry silently
+            self._sent.pop(command.cmd_id, None)
+            self.notify(f"{command.action} {command.incident_id} NOT sent: {exc}", severity="error")
+
+    def reply_received(self, reply: Reply) -> None:
+        command = self._sent.pop(reply.cmd_id, None)
+        if not reply.ok:
+            self.notify(f"Refused: {reply.reason or 'no reason given'}", title=reply.incident_id or "",
+                        severity="error", timeout=10)  # fmt: skip
+        elif command is not None:
+            self.notify(done_text(command), timeout=3)
+
+    # --- the actions ------------------------------------------------------------------
+
+    def _simple(self, action: Action) -> None:
+        inc = self._target()
+        if inc is not None:
+            self.send(action, inc)
+
+    def action_ack(self) -> None:
+        self._simple(Action.ACK)
+
+    def action_escalate(self) -> None:
+        self._simple(Action.ESCALATE)
+
+    def action_claim(self) -> None:
+        self._simple(Action.CLAIM)
+
+    def action_release(self) -> None:
+        self._simple(Action.RELEASE)
+
+    def action_cancel_escalation(self) -> None:
+        self._simple(Action.CANCEL_ESCALATION)
+
+    def action_on_scene(self) -> None:
+        self._simple(Action.ON_SCENE)
+
+    def action_dispatch(self) -> None:
+        inc = self._target()
+        if inc is None:
+            return
+        if not inc.recommended:
+            self.notify("No recommended unit for this incident yet.", severity="warning")
+            return
+
+        def chosen(unit: str | None) -> None:
+            if unit:
+                self.send(Action.DISPATCH, inc, responder_id=unit)
+
+        self.push_screen(DispatchScreen(inc, self.store.responders), chosen)
+
+    def action_resolve(self) -> None:
+        inc = self._target()
+        if inc is not None:
+            self.push_screen(ResolveScreen(inc.id), self._then(Action.RESOLVE, inc, "disposition"))
+
+    def action_false_alarm(self) -> None:
+        inc = self._target()
+        if inc is not None:
+            question = ConfirmScreen(f"Close {inc.id} as a false alarm?", inc.title)
+            self.push_screen(question, self._then(Action.FALSE_ALARM, inc))
+
+    def action_note(self) -> None:
+        inc = self._target()
+        if inc is not None:
+            self.push_screen(NoteScreen(inc.id), self._then(Action.NOTE, inc, "text"))
+
+    def _then(
+        self, action: Action, inc: IncidentState, field: str | None = None
+    ) -> Callable[[Any], None]:
+        """A dialog callback: send ``action`` if the dialog was not backed out of."""
+
+        def done(result: Any) -> None:
+            if result:
+                self.send(action, inc, **({field: result} if field else {}))
+
+        return done

@@ -1,0 +1,37 @@
+"""Type a note for the incident log: `enter` saves, `esc` backs out."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import Input, Label
+
+from console.tui.screens.frames import ConsoleModal
+
+
+class NoteScreen(ConsoleModal[str | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel")
+    ]
+
+    def __init__(self, incident_id: str) -> None:
+        super().__init__()
+        self.incident_id = incident_id
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"Note for {self.incident_id}", classes="dialog-title")
+            yield Input(placeholder="what happened, who called, …", max_length=4000, id="note")
+            yield Label("[b]enter[/b] save   [b]esc[/b] cancel", classes="dialog-keys")
+
+    @on(Input.Submitted)
+    def _submit(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        self.dismiss(text or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,52 @@
+"""Choose a disposition to close an incident: `enter` closes, `esc` backs out."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Final
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import Label, OptionList
+
+from console.tui.screens.frames import ConsoleModal
+from console.tui.screens.vim_list import VimOptionList
+
+DISPOSITIONS: Final = (
+    "assisted on scene",
+    "escorted home",
+    "handed to police",
+    "medical assistance",
+    "person safe, no action",
+    "no trace at location",
+    "duplicate",
+    "other (see notes)",
+)
+
+
+class ResolveScreen(ConsoleModal[str | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel")
+    ]
+
+    def __init__(self, incident_id: str) -> None:
+        super().__init__()
+        self.incident_id = incident_id
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"Resolve {self.incident_id}: disposition", classes="dialog-title")
+            yield VimOptionList(*DISPOSITIONS, id="dispositions")
+            yield Label("[b]j/k[/b] choose   [b]enter[/b] resolve   [b]esc[/b] cancel",
+                        classes="dialog-keys")  # fmt: skip
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).highlighted = 0
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(DISPOSITIONS[event.option_index])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,96 @@
+"""Shared by the gateway tests: tokens, configs, request bodies, a started gateway."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import msgspec
+import pytest
+
+from console.config import GatewayConfig
+from console.gateway.service import Gateway
+from protocols import cap
+from protocols.mqtt import MqttSettings
+
+SOURCE = "app1"
+OTHER = "app2"
+TOKEN = "tok-app1-0123456789abcdef"
+OTHER_TOKEN = "tok-app2-fedcba9876543210"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CITY_HALL = (37.5663, 126.9779)
+
+
+def gateway_config(**overrides: Any) -> GatewayConfig:
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "tokens": {SOURCE: TOKEN, OTHER: OTHER_TOKEN},
+        "receipt_timeout_s": 8.0,
+        "resend_s": 0.5,
+    }
+    values.update(overrides)
+    return msgspec.convert(values, GatewayConfig)
+
+
+def sos_json(alarm_id: str = "a1", source: str = SOURCE, **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "alarm_id": alarm_id,
+        "source": source,
+        "device_id": f"phone-{alarm_id}",
+        "name": "Kim Ji-young",
+        "lat": CITY_HALL[0],
+        "lon": CITY_HALL[1],
+        "accuracy_m": 12.0,
+        "trigger": "button",
+        "ts": time.time(),
+        "phone": "+82-10-1234-5678",
+    }
+    body.update(fields)
+    return body
+
+
+def cap_xml(identifier: str = "SMPA-2024-0601-001", extra: str = "") -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<alert xmlns="{cap.CAP_NS}">'
+        f"<identifier>{identifier}</identifier><sender>alert@smpa.go.kr</sender>"
+        "<sent>2024-06-01T22:10:00+09:00</sent><status>Actual</status>"
+        "<msgType>Alert</msgType><scope>Public</scope>"
+        "<info><language>ko-KR</language><category>Safety</category>"
+        "<event>Assault suspect at large</event><urgency>Immediate</urgency>"
+        "<severity>Severe</severity><certainty>Likely</certainty>"
+        "<headline>Suspect seen near Jongno 3-ga station</headline>"
+        "<area><areaDesc>Jongno-gu</areaDesc><circle>37.5945,126.9770 1.0</circle></area>"
+        f"</info>{extra}</alert>"
+    ).encode()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+        yield session
+
+
+async def started(cfg: GatewayConfig, settings: MqttSettings) -> Gateway:
+    gateway = Gateway(cfg, settings, client_id=f"gw-{time.monotonic_ns()}", port=0)
+    await gateway.__aenter__()
+    return gateway
+
+
+@pytest.fixture
+async def gateway(mqtt_settings: MqttSettings) -> AsyncIterator[Gateway]:
+    g = await started(gateway_config(receipt_timeout_s=1.5, resend_s=0.3), mqtt_settings)
+    try:
+        await g.transport.wait_connected(10)
+        yield g
+    finally:
+        await g.__aexit__(None, None, None)
+
+
+async def post_json(
+    http: aiohttp.ClientSession, g: Gateway, body: Any, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
+    async with http.post(f"{g.url}/v1/sos", json=body, headers={**AUTH, **(headers or {})}) as r:
+        return r.status, await r.json()
