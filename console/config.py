@@ -7,6 +7,7 @@ instead of a traceback.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
@@ -16,6 +17,15 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct, field
 
+from console.engine.districts import District, DistrictMap
+from console.engine.settings import (
+    CorrelationConfig,
+    DispatchConfig,
+    EngineSettings,
+    PriorityConfig,
+    PrivacyConfig,
+    SlaConfig,
+)
 from protocols.frigate import FrigateMapping
 from protocols.mqtt_types import MqttSettings
 from protocols.owntracks import OwnTracksMapping
@@ -28,7 +38,9 @@ Port = Annotated[int, Meta(ge=1, le=65535)]
 PriorityLevel = Annotated[int, Meta(ge=1, le=4)]
 Hour = Annotated[int, Meta(ge=0, le=23)]
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "config.toml"
+# The default configuration ships inside the package, so an installed `ansim` finds it
+# from any folder; the repository's top-level config.toml is a link to it.
+DEFAULT_PATH = Path(__file__).resolve().parent / "config.toml"
 ENV_PREFIX = "ANSIM_"
 
 
@@ -85,51 +97,6 @@ class JournalConfig(_Section):
     batch_max: Annotated[int, Meta(ge=1, le=100_000)] = 500
 
 
-class PriorityConfig(_Section):
-    sos: PriorityLevel = 1
-    scream: PriorityLevel = 2
-    fight: PriorityLevel = 2
-    person_down: PriorityLevel = field(default=2, name="person-down")
-    fall: PriorityLevel = 2
-    loitering: PriorityLevel = 4
-    intrusion: PriorityLevel = 4
-    crowding: PriorityLevel = 3
-    camera_fault: PriorityLevel = field(default=4, name="camera-fault")
-    public_alert: PriorityLevel = field(default=3, name="public-alert")
-    night_priority: PriorityLevel = 3
-    night_start_hour: Hour = 21
-    night_end_hour: Hour = 6
-    utc_offset_hours: Annotated[float, Meta(ge=-14, le=14)] = 9
-
-    def for_kind(self, kind: str) -> int:
-        """Base priority of an incident or CCTV kind, by its wire name."""
-        value = getattr(self, kind.replace("-", "_"), None)
-        return int(value) if isinstance(value, int) else 4
-
-
-class CorrelationConfig(_Section):
-    radius_m: Positive = 300.0
-    window_s: Positive = 600.0
-    sos_fold_s: Positive = 1800.0
-    flap_window_s: Positive = 900.0
-    cctv_fold_s: Positive = 120.0
-
-
-class SlaConfig(_Section):
-    ack_p1_s: Positive = 30.0
-    dispatch_p1_s: Positive = 120.0
-
-
-class DispatchConfig(_Section):
-    responders: Annotated[int, Meta(ge=1, le=50)] = 5
-    cameras: Annotated[int, Meta(ge=0, le=50)] = 8
-    shelters: Annotated[int, Meta(ge=0, le=20)] = 3
-    camera_radius_m: Positive = 300.0
-    speed_police_kmh: Positive = 30.0
-    speed_scout_kmh: Positive = 5.0
-    speed_guard_kmh: Positive = 6.0
-
-
 class SimulateConfig(_Section):
     seed: int = 7
     cameras: Annotated[int, Meta(ge=0, le=200_000)] = 2000
@@ -148,10 +115,6 @@ class ConsoleConfig(_Section):
     bell: bool = True
     fps: Annotated[float, Meta(ge=1, le=60)] = 15
     colors: Literal["auto", "16", "256"] = "auto"
-
-
-class PrivacyConfig(_Section):
-    retention_days: Annotated[int, Meta(ge=1)] = 30
 
 
 SourceId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
@@ -215,6 +178,27 @@ class SiaConfig(SiaMapping, kw_only=True, forbid_unknown_fields=True):
 _TRAINING_ROLES = {"op1": Role.OPERATOR, "sup1": Role.SUPERVISOR, "watch1": Role.OBSERVER}
 
 
+@functools.cache
+def default_districts() -> tuple[District, ...]:
+    """The districts of the shipped configuration (Seoul's 25 gu), read once."""
+    raw = tomllib.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
+    return tuple(msgspec.convert(raw["city"]["districts"], list[District]))
+
+
+class CityConfig(_Section):
+    name: str = "Seoul"
+    # The default is the training city's: the [city] table of the shipped config.toml.
+    districts: list[District] = field(default_factory=lambda: list(default_districts()))
+
+    def district_map(self) -> DistrictMap:
+        return _district_map(tuple(self.districts))
+
+
+@functools.lru_cache(maxsize=8)
+def _district_map(districts: tuple[District, ...]) -> DistrictMap:
+    return DistrictMap(districts)
+
+
 class Config(_Section):
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     operator: OperatorConfig = field(default_factory=OperatorConfig)
@@ -231,7 +215,18 @@ class Config(_Section):
     frigate: FrigateConfig = field(default_factory=FrigateConfig)
     owntracks: OwnTracksConfig = field(default_factory=OwnTracksConfig)
     sia: SiaConfig = field(default_factory=SiaConfig)
+    city: CityConfig = field(default_factory=CityConfig)
     roles: dict[str, Role] = field(default_factory=lambda: dict(_TRAINING_ROLES))
+
+    def engine_settings(self) -> EngineSettings:
+        """The sections the engine reads, and nothing else."""
+        return EngineSettings(
+            priority=self.priority,
+            correlation=self.correlation,
+            sla=self.sla,
+            dispatch=self.dispatch,
+            privacy=self.privacy,
+        )
 
     def role_of(self, operator: str) -> Role:
         """The role the core grants an operator (the broker's ACL vouches for the id)."""

@@ -40,11 +40,10 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from console.config import Config, GatewayConfig, mqtt_settings
+from console.config import Config, GatewayConfig, default_districts, mqtt_settings
 from console.gateway.http import GatewayHttp, GatewayStats, Refusal
 from console.gateway.limits import RateLimiter, TokenTable
 from console.gateway.mqtt import IN_FLIGHT, GatewayMqtt, Receipts
-from console.sim.seoul import DISTRICTS
 from protocols import topics
 from protocols.mqtt import MqttSettings, Transport
 from protocols.schemas import Summary
@@ -55,9 +54,9 @@ LINGER_S: Final = 1.0  # after a refused body, discard what is still coming this
 LOG_INTERVAL_S: Final = 60.0
 
 
-def seoul_districts() -> dict[str, tuple[float, float]]:
-    """District centroids for CAP areas: ``{name: (lat, lon)}``."""
-    return {d.name: (d.lat, d.lon) for d in DISTRICTS}
+def default_centroids() -> dict[str, tuple[float, float]]:
+    """District centroids of the shipped configuration, for CAP areas: ``{name: (lat, lon)}``."""
+    return {d.name: (d.lat, d.lon) for d in default_districts()}
 
 
 class Gateway(GatewayHttp, GatewayMqtt):
@@ -76,7 +75,7 @@ class Gateway(GatewayHttp, GatewayMqtt):
     ) -> None:
         self.cfg = cfg
         self.tokens = TokenTable(cfg.tokens)
-        self.districts = dict(districts) if districts is not None else seoul_districts()
+        self.districts = dict(districts) if districts is not None else default_centroids()
         self.host = host if host is not None else cfg.host
         self.port = port if port is not None else cfg.port
         self.clock = clock
@@ -205,7 +204,10 @@ async def serve(
     cfg: Config, *, host: str | None = None, port: int | None = None, stop: asyncio.Event
 ) -> None:
     """Run the gateway until ``stop`` is set."""
-    async with Gateway(cfg.gateway, mqtt_settings(cfg), host=host, port=port) as gateway:
+    centroids = {d.name: (d.lat, d.lon) for d in cfg.city.districts}
+    async with Gateway(
+        cfg.gateway, mqtt_settings(cfg), districts=centroids, host=host, port=port
+    ) as gateway:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), LOG_INTERVAL_S)

@@ -1,0 +1,79 @@
+"""What the engine is told: priorities, correlation windows, SLAs, dispatch, privacy.
+
+These are the configuration sections the engine reads, as plain validated
+structs. ``console.config`` reads them from a file; the engine never does, so
+it needs no file, no environment and no TOML parser (tests build them in place).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from msgspec import Meta, Struct, field
+
+Positive = Annotated[float, Meta(gt=0)]
+PriorityLevel = Annotated[int, Meta(ge=1, le=4)]
+Hour = Annotated[int, Meta(ge=0, le=23)]
+
+
+class Section(Struct, kw_only=True, forbid_unknown_fields=True):
+    """A configuration section: every key named, an unknown key a clear error."""
+
+
+class PriorityConfig(Section):
+    sos: PriorityLevel = 1
+    scream: PriorityLevel = 2
+    fight: PriorityLevel = 2
+    person_down: PriorityLevel = field(default=2, name="person-down")
+    fall: PriorityLevel = 2
+    loitering: PriorityLevel = 4
+    intrusion: PriorityLevel = 4
+    crowding: PriorityLevel = 3
+    camera_fault: PriorityLevel = field(default=4, name="camera-fault")
+    public_alert: PriorityLevel = field(default=3, name="public-alert")
+    night_priority: PriorityLevel = 3
+    night_start_hour: Hour = 21
+    night_end_hour: Hour = 6
+    utc_offset_hours: Annotated[float, Meta(ge=-14, le=14)] = 9
+
+    def for_kind(self, kind: str) -> int:
+        """Base priority of an incident or CCTV kind, by its wire name."""
+        value = getattr(self, kind.replace("-", "_"), None)
+        return int(value) if isinstance(value, int) else 4
+
+
+class CorrelationConfig(Section):
+    radius_m: Positive = 300.0
+    window_s: Positive = 600.0
+    sos_fold_s: Positive = 1800.0
+    flap_window_s: Positive = 900.0
+    cctv_fold_s: Positive = 120.0
+
+
+class SlaConfig(Section):
+    ack_p1_s: Positive = 30.0
+    dispatch_p1_s: Positive = 120.0
+
+
+class DispatchConfig(Section):
+    responders: Annotated[int, Meta(ge=1, le=50)] = 5
+    cameras: Annotated[int, Meta(ge=0, le=50)] = 8
+    shelters: Annotated[int, Meta(ge=0, le=20)] = 3
+    camera_radius_m: Positive = 300.0
+    speed_police_kmh: Positive = 30.0
+    speed_scout_kmh: Positive = 5.0
+    speed_guard_kmh: Positive = 6.0
+
+
+class PrivacyConfig(Section):
+    retention_days: Annotated[int, Meta(ge=1)] = 30
+
+
+class EngineSettings(Struct, kw_only=True, frozen=True):
+    """The engine's whole configuration, one section per concern."""
+
+    priority: PriorityConfig = field(default_factory=PriorityConfig)
+    correlation: CorrelationConfig = field(default_factory=CorrelationConfig)
+    sla: SlaConfig = field(default_factory=SlaConfig)
+    dispatch: DispatchConfig = field(default_factory=DispatchConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
