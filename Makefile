@@ -12,7 +12,7 @@ $(BIN)/python:
 
 # Stamps, so a changed pyproject.toml reinstalls and an unchanged one costs nothing.
 $(VENV)/.run-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[embedded]'
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python

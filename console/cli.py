@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
@@ -127,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def has_embedded_broker() -> bool:
+    """Whether amqtt is installed: the `embedded` extra, not a server's requirement."""
+    return importlib.util.find_spec("amqtt") is not None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -141,6 +147,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ansim: configuration error: {exc}", file=sys.stderr)
         return 2
     command = args.command or "all"
+    embedded = command == "broker" or (command == "all" and cfg.broker.mode == "embedded")
+    if embedded and not has_embedded_broker():
+        print(
+            'ansim: [broker] mode = "embedded" needs the embedded broker, an extra: '
+            "pip install 'ansim[embedded]' (or set mode = \"external\" for your own broker)",
+            file=sys.stderr,
+        )
+        return 2
     module = importlib.import_module(COMMANDS[command][0])
     try:
         return int(module.run(args, cfg) or 0)
