@@ -44,10 +44,8 @@ LIMITS = {
         "in Python. A py-spy profile of the drain (docs/performance.md) puts the core's "
         "time in handling each event (~55 %: engine ~23 %, decode and validation ~15 %, "
         "journal append and hash ~10 %), the SQLite commit (~19 %), state publication "
-        "(~9 %) and the receive path (~7 %, down from ~43 % through paho). Two cores on "
-        "the shared subscription reach about 1.6-2.3x one core "
-        "(`core.scaling.2-vs-1`), but split incidents between them "
-        "(docs/performance.md, 'What limits it now')."
+        "(~9 %) and the receive path (~7 %, down from ~43 % through paho). More cores "
+        "wait for partitions by district (docs/performance.md, 'What limits it now')."
     ),
 }
 PUBLISH_CHUNK = 10_000  # messages per publish_many call while queueing the storm
@@ -127,13 +125,12 @@ def _drain_with_mosquitto_sub(base: list[str], count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-def _config(workdir: Path, port: int, name: str = "ansim", *, shared: bool = False) -> Path:
+def _config(workdir: Path, port: int, name: str = "ansim") -> Path:
     path = workdir / f"{name}.toml"
     path.write_text(
         f'[broker]\nmode = "external"\nport = {port}\nprotocol = 5\n'
         f'[journal]\npath = "{workdir / f"{name}-journal.db"}"\n'
-        f'[core]\nclient_id = "{name}"\npublish_interval_s = 0.2\nlog_interval_s = 3600\n'
-        f"shared_subscription = {'true' if shared else 'false'}\n",
+        f'[core]\nclient_id = "{name}"\npublish_interval_s = 0.2\nlog_interval_s = 3600\n',
         encoding="utf-8",
     )
     return path
@@ -193,7 +190,7 @@ class _Cores:
     log: Path
 
 
-def _core_sessions(workdir: Path, port: int, names: list[str], *, shared: bool) -> _Cores:
+def _core_sessions(workdir: Path, port: int, names: list[str]) -> _Cores:
     """Run the cores once, empty, so their sessions (and subscriptions) exist; time it.
 
     Each set of cores gets its own directory: fresh journals for its drain.
@@ -201,7 +198,7 @@ def _core_sessions(workdir: Path, port: int, names: list[str], *, shared: bool) 
     workdir = Path(tempfile.mkdtemp(prefix="cores-", dir=workdir))
     argvs = [
         [sys.executable, "-m", "console.cli", "--config", str(config), "core"]
-        for config in (_config(workdir, port, name, shared=shared) for name in names)
+        for config in (_config(workdir, port, name) for name in names)
     ]
     log = workdir / "core.log"
     with log.open("ab") as out:
@@ -249,14 +246,10 @@ def bench_core_throughput(settings: Settings) -> list[Row]:
         workdir = Path(tmp)
         with _broker(workdir) as port:
             sub = _mosquitto_sub(port)
-            single = _core_sessions(workdir, port, ["core"], shared=False)
-            pair = None if settings.smoke else _core_sessions(
-                workdir, port, ["core-a", "core-b"], shared=True
-            )  # fmt: skip
+            single = _core_sessions(workdir, port, ["core"])
             _publish(port, payloads)
             ceiling = _drain_with_mosquitto_sub(sub, len(payloads))
             core = _drain_with_cores(single, port, len(payloads))
-            two = None if pair is None else _drain_with_cores(pair, port, len(payloads))
     rows = [
         Row.of(
             "core.drain-vs-mosquitto_sub",
@@ -272,18 +265,4 @@ def bench_core_throughput(settings: Settings) -> list[Row]:
             "then drained: broker → SQLite journal committed → acknowledged → state published",
         )
     ]
-    if two is not None:
-        rows.append(
-            Row.of(
-                "core.scaling.2-vs-1",
-                two,
-                "events/s",
-                core,
-                "one core draining the same queue",
-                lower_is_better=False,
-                note="two `ansim core` processes on the shared subscription $share/ansim-core/ "
-                "(shared_subscription = true), each with its own journal, on this 2-core "
-                "machine beside Mosquitto",
-            )
-        )
     return rows

@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
     payloads = _payloads(events, 0, 42)[200:]
     out = Path(tempfile.gettempdir()) / "ansim-core-profile.txt"
     with tempfile.TemporaryDirectory() as tmp, _broker(Path(tmp)) as port:
-        cores = _core_sessions(Path(tmp), port, ["core"], shared=False)
+        cores = _core_sessions(Path(tmp), port, ["core"])
         _publish(port, payloads)
         launched = time.perf_counter()
         record = [spy, "record", "-r", "200", "-f", "raw", "-o", str(out), "--"]

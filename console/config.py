@@ -43,6 +43,16 @@ Hour = Annotated[int, Meta(ge=0, le=23)]
 DEFAULT_PATH = Path(__file__).resolve().parent / "config.toml"
 ENV_PREFIX = "ANSIM_"
 
+# Keys that once existed, with why they are gone: a file that still sets one fails at
+# start with that reason instead of a bare "unknown key".
+REMOVED_KEYS: dict[tuple[str, str], str] = {
+    ("core", "shared_subscription"): (
+        "removed: two cores on one shared subscription numbered incidents alike, so a "
+        "command reached two different incidents, and each lacked the other's cameras "
+        "and SOS; several cores come back as partitions by district (docs/performance.md)"
+    ),
+}
+
 
 class ConfigError(Exception):
     """A configuration problem, already phrased for the person starting Ansim."""
@@ -77,17 +87,13 @@ class OperatorConfig(_Section):
 class CoreConfig(_Section):
     client_id: Annotated[str, Meta(min_length=1, max_length=64)] = "ansim-core"
     session_expiry_s: Annotated[int, Meta(gt=0)] = 86400
-    # Join the MQTT 5 shared subscription $share/ansim-core/ for raw events, so several
-    # cores split them (a throughput experiment: see docs/performance.md for what is not
-    # shared between cores yet).
-    shared_subscription: bool = False
     publish_interval_s: Positive = 0.2
     tick_s: Positive = 1.0
     log_interval_s: Positive = 60
     # Role of an operator not listed in [roles].
     default_role: Role = Role.OPERATOR
-    # Where the safe shelters come from: "simulated" (the training city's) or a JSON file.
-    shelters: str = "simulated"
+    # Safe shelters: the path of a JSON list of them, or "" for none (see config.toml).
+    shelters: str = ""
 
 
 class JournalConfig(_Section):
@@ -256,6 +262,12 @@ def load(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
     overridden = _apply_env(raw, env)
+    for (section, key), why in REMOVED_KEYS.items():
+        if key in raw.get(section, {}):
+            where = overridden.get((section, key))
+            line = _line_of(text, section, key)
+            at = where or (f"{file}, line {line}" if line else str(file))
+            raise ConfigError(f"{at}: [{section}] {key}: {why}")
     try:
         return msgspec.convert(raw, Config, strict=False)
     except msgspec.ValidationError as exc:
@@ -275,7 +287,7 @@ def _apply_env(raw: dict[str, Any], env: Any) -> dict[tuple[str, str], str]:
         fields = _fields_of(section)
         if key not in fields and key.replace("_", "-") in fields:
             key = key.replace("_", "-")
-        if key not in fields:
+        if key not in fields and (section, key) not in REMOVED_KEYS:
             raise ConfigError(f"{name}: section [{section}] has no key '{key}'")
         raw.setdefault(section, {})[key] = _parse_env_value(value)
         sources[(section, key)] = name

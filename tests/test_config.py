@@ -57,14 +57,14 @@ def test_environment_overrides_one_key(tmp_path: Path) -> None:
     env = {
         "ANSIM_BROKER__PORT": "1883",
         "ANSIM_OPERATOR__ID": "op-gangnam-2",
-        "ANSIM_CORE__SHARED_SUBSCRIPTION": "true",
+        "ANSIM_CORE__TICK_S": "2.5",
         "ANSIM_PRIORITY__PERSON_DOWN": "1",
         "UNRELATED": "x",
     }
     loaded = config.load(write(tmp_path, "[broker]\nport = 2000\n"), environ=env)
     assert loaded.broker.port == 1883
     assert loaded.operator.id == "op-gangnam-2"
-    assert loaded.core.shared_subscription is True
+    assert loaded.core.tick_s == 2.5
     assert loaded.priority.for_kind("person-down") == 1
 
 
@@ -100,3 +100,16 @@ def test_roles_from_config_and_environment(tmp_path: Path) -> None:
     assert loaded.role_of("boss") == "supervisor"
     assert loaded.role_of("op7") == "operator"
     assert loaded.role_of("stranger") == "observer"
+
+
+def test_a_removed_key_is_refused_with_its_reason(tmp_path: Path) -> None:
+    """shared_subscription split one city between cores that numbered incidents alike."""
+    path = write(tmp_path, "[core]\ntick_s = 1.0\nshared_subscription = true\n")
+    with pytest.raises(config.ConfigError) as raised:
+        config.load(path, environ={})
+    message = str(raised.value)
+    assert f"{path}, line 3: [core] shared_subscription: removed" in message
+    assert "numbered incidents alike" in message
+    env = {"ANSIM_CORE__SHARED_SUBSCRIPTION": "true"}
+    with pytest.raises(config.ConfigError, match=r"^ANSIM_CORE__SHARED_SUBSCRIPTION: "):
+        config.load(write(tmp_path, "[core]\n"), environ=env)

@@ -93,17 +93,11 @@ class Core:
     # --- wiring ---------------------------------------------------------------------
 
     def make_transport(self) -> Transport:
-        raw_filter = topics.RAW_ALL
-        if self.cfg.core.shared_subscription:
-            if self.cfg.broker.protocol == 5:
-                raw_filter = topics.shared(raw_filter)
-            else:
-                log.warning("shared_subscription needs MQTT 5; taking every raw event")
         return Transport(
             mqtt_settings(self.cfg),
             self.client_id,
             subscriptions=[
-                (raw_filter, 1),
+                (topics.RAW_ALL, 1),
                 (topics.CMD_ALL, 1),
                 (topics.PRESENCE_ALL, 1),
                 *[(foreign, 1) for foreign in self.reader.subscriptions()],

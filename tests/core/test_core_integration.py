@@ -309,28 +309,16 @@ async def test_a_dying_loop_stops_the_core_loudly(tmp_path: Path) -> None:
     journal.close()
 
 
-@pytest.mark.parametrize(
-    ("shared", "protocol", "raw_filter"),
-    [
-        (False, 5, topics.RAW_ALL),
-        (True, 5, f"$share/ansim-core/{topics.RAW_ALL}"),
-        (True, 4, topics.RAW_ALL),  # MQTT 3.1.1 has no shared subscriptions: a warning
-    ],
-)
-def test_shared_subscription_splits_raw_events_only(
-    tmp_path: Path, shared: bool, protocol: int, raw_filter: str
-) -> None:
-    """Commands and presence reach every core; only raw events are shared."""
+@pytest.mark.parametrize("protocol", [4, 5])
+def test_every_core_subscription_is_its_own(tmp_path: Path, protocol: int) -> None:
+    """Raw events, commands and presence all reach the one core: nothing is shared."""
     from console.core.service import Core
 
-    cfg = config_module.Config(
-        broker=config_module.BrokerConfig(protocol=protocol),
-        core=config_module.CoreConfig(shared_subscription=shared),
-    )
+    cfg = config_module.Config(broker=config_module.BrokerConfig(protocol=protocol))
     journal = open_journal(config_module.JournalConfig(path=str(tmp_path / "j.db")))
     try:
         filters = [f for f, _ in Core(cfg, journal).make_transport().subscriptions]
     finally:
         journal.close()
-    assert filters[0] == raw_filter
-    assert topics.CMD_ALL in filters and topics.PRESENCE_ALL in filters
+    assert filters[:3] == [topics.RAW_ALL, topics.CMD_ALL, topics.PRESENCE_ALL]
+    assert not any(f.startswith("$share/") for f in filters)
