@@ -18,9 +18,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+
 from console.config import Config
 
 LOG_DIR = Path("var/logs")
+SHELTERS_PATH = Path("var/shelters.json")
 
 
 @dataclass
@@ -28,6 +31,7 @@ class Child:
     name: str
     argv: list[str]
     log_path: Path
+    env: dict[str, str] = field(default_factory=dict)  # this child's own ANSIM_* overrides
     process: subprocess.Popen[bytes] | None = None
     reported: bool = False
 
@@ -35,7 +39,11 @@ class Child:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**env, **self.env},
         )
         log.close()
 
@@ -94,11 +102,25 @@ def build(args: argparse.Namespace, cfg: Config) -> Supervisor:
     children = []
     if cfg.broker.mode == "embedded":
         children.append(Child("broker", [*base, "broker"], LOG_DIR / "broker.log"))
-    children.append(Child("core", [*base, "core"], LOG_DIR / "core.log"))
+    core_env = {}
+    if not cfg.core.shelters:
+        core_env["ANSIM_CORE__SHELTERS"] = str(write_training_shelters(cfg))
+    children.append(Child("core", [*base, "core"], LOG_DIR / "core.log", env=core_env))
     children.append(Child("simulator", [*base, "simulate", "--quiet"], LOG_DIR / "simulate.log"))
     if cfg.gateway.enabled:
         children.append(Child("gateway", [*base, "gateway"], LOG_DIR / "gateway.log"))
     return Supervisor(children)
+
+
+def write_training_shelters(cfg: Config) -> Path:
+    """The simulated city's shelters as the JSON file the core reads (same seed, same list)."""
+    from console.sim.city import build_city  # numpy work only the all-in-one needs
+
+    sim = cfg.simulate
+    shelters = build_city(sim.seed, 0, 0, sim.shelters).shelters
+    SHELTERS_PATH.parent.mkdir(parents=True, exist_ok=True)
+    SHELTERS_PATH.write_bytes(msgspec.json.encode(list(shelters)))
+    return SHELTERS_PATH
 
 
 def wait_for_port(host: str, port: int, timeout_s: float) -> bool:
