@@ -38,62 +38,20 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Final, Literal
+from typing import Final
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml
 import msgspec
 from defusedxml.ElementTree import fromstring
-from msgspec import Meta, Struct
 
 from protocols.adapters import AdapterResult, emit, ignore, refuse, too_big
 from protocols.geo import haversine_m, point_in_polygon
+from protocols.public_alert import CapReference, PublicAlert
 
 MAX_CAP_BYTES: Final = 1_000_000
 CAP_NS: Final = "urn:oasis:names:tc:emergency:cap:1.2"
 _NS: Final = f"{{{CAP_NS}}}"
-
-MsgType = Literal["Alert", "Update", "Cancel"]
-
-
-class CapReference(Struct, frozen=True, kw_only=True):
-    """An earlier message this one updates or cancels."""
-
-    sender: str
-    identifier: str
-    sent: float  # UNIX seconds
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.sender, self.identifier)
-
-
-class PublicAlert(Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """A public warning (police, weather, civil defence) as the console needs it."""
-
-    identifier: Annotated[str, Meta(min_length=1, max_length=500)]
-    sender: Annotated[str, Meta(min_length=1, max_length=500)]
-    sent: float  # UNIX seconds
-    msg_type: MsgType
-    priority: Annotated[int, Meta(ge=1, le=4)]
-    headline: Annotated[str, Meta(max_length=200)] = ""
-    description: Annotated[str, Meta(max_length=4000)] = ""
-    event: Annotated[str, Meta(max_length=200)] = ""
-    area_desc: Annotated[str, Meta(max_length=200)] = ""
-    districts: tuple[str, ...] = ()
-    lat: float | None = None  # centre of the area(s)
-    lon: float | None = None
-    expires: float | None = None
-    references: tuple[CapReference, ...] = ()
-    urgency: str = ""
-    severity: str = ""
-    certainty: str = ""
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """How later Updates and Cancels refer to this alert."""
-        return (self.sender, self.identifier)
-
 
 Result = AdapterResult[PublicAlert]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from protocols.cap import PublicAlert
+from protocols.public_alert import PublicAlert
 from protocols.schemas import CameraHealth, CctvEvent, ResponderReport, SosAlarm
 
 ROOT: Final = "ansim/v1"

@@ -18,7 +18,7 @@ from console.config import Config
 from console.core.foreign import ForeignAdapters, ForeignMessage
 from console.journal.store import RecordKind
 from protocols import codec, topics
-from protocols.cap import PublicAlert
+from protocols.public_alert import PublicAlert
 from protocols.schemas import (
     CameraHealth,
     CctvEvent,

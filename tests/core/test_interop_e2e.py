@@ -21,8 +21,8 @@ from console import config as config_module
 from console.core.rebuild import rebuild
 from console.journal.store import RecordKind, open_journal
 from protocols import codec, topics
-from protocols.cap import CapReference, PublicAlert
 from protocols.mqtt import MqttSettings, Transport
+from protocols.public_alert import CapReference, PublicAlert
 from protocols.schemas import (
     Action,
     CameraHealth,

@@ -8,7 +8,7 @@ from console.config import Config
 from console.core.ingest import confidence_bucket, dedupe_key
 from console.engine.effects import IncidentChanged, IncidentClosed, NewHighPriority
 from console.engine.engine import Engine
-from protocols.cap import CapReference, PublicAlert
+from protocols.public_alert import CapReference, PublicAlert
 from protocols.schemas import (
     Action,
     CctvKind,

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from console.config import Config
 from console.engine.effects import Effect, SendReceipt, SendReply
 from console.engine.engine import Engine
-from protocols.cap import CapReference, PublicAlert
+from protocols.public_alert import CapReference, PublicAlert
 from protocols.schemas import (
     Action,
     CameraHealthStatus,

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from console.sim.seoul import DISTRICTS as SEOUL
 from protocols import cap
-from protocols.cap import CapReference, PublicAlert, parse, priority_of
+from protocols.cap import parse, priority_of
+from protocols.public_alert import CapReference, PublicAlert
 
 DISTRICTS = {d.name: (d.lat, d.lon) for d in SEOUL}
 
