@@ -20,6 +20,7 @@ Payloads stay bytes: decoding and dead-lettering are the caller's business.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import ssl
@@ -40,6 +41,8 @@ from protocols.mqtt_types import (
     Incoming,
     MqttSettings,
     NotConnected,
+    PublishRefused,
+    TransportError,
     TransportStats,
     Will,
     backoff_delay,
@@ -51,7 +54,9 @@ __all__ = [
     "MessageStream",
     "MqttSettings",
     "NotConnected",
+    "PublishRefused",
     "Transport",
+    "TransportError",
     "TransportStats",
     "Will",
     "backoff_delay",
@@ -167,7 +172,8 @@ class Transport:
         Raises NotConnected when there is no connection or it is lost before the
         PUBACK (the message may or may not have reached the broker: resend it under
         the same id and let the receiver fold duplicates), TimeoutError after
-        ``timeout`` seconds.
+        ``timeout`` seconds, PublishRefused when the broker's MQTT 5 PUBACK refuses it
+        (reason code >= 0x80, e.g. 0x87 not authorized: resending will not help).
         """
         conn, lost = self._conn, self._lost
         if conn is None or lost is None or not self.connected:
@@ -181,7 +187,7 @@ class Transport:
         *,
         qos: int = 1,
         timeout: float | None = None,  # noqa: ASYNC109
-    ) -> None:
+    ) -> list[PublishRefused]:
         """Publish ``(topic, payload, retain)`` items at once; return after every PUBACK.
 
         The same promises as :meth:`publish` (NotConnected at once or if the connection is
@@ -189,9 +195,14 @@ class Transport:
         exception, any of them may or may not have reached the broker. ``timeout`` is for
         the whole batch (default 10 s plus 1 ms per message). QoS 0 or 1 only (ValueError
         for 2, or for a topic that cannot be published on, before anything is sent).
+
+        Returns the items the broker refused (MQTT 5 PUBACK reason >= 0x80), in batch
+        order, each with its ``index``; empty when every one was accepted. Refusals are
+        not raised, so one refused topic does not hide the rest of the batch's outcome;
+        they are logged, counted in ``stats.refused`` and never in ``stats.published``.
         """
         if not items:
-            return
+            return []
         conn, lost = self._conn, self._lost
         if conn is None or lost is None or not self.connected:
             raise NotConnected(f"not connected to {self.settings.address}")
@@ -202,8 +213,14 @@ class Transport:
         except aiomqtt.MqttError as exc:
             raise NotConnected(f"publish of {len(items)} messages failed: {exc}") from exc
         async with asyncio.timeout(timeout):
-            await _unless_lost(_wait(done), lost)
-        self.stats.published += len(items)
+            refused = await _unless_lost(_wait(done), lost)
+        self.stats.published += len(items) - len(refused)
+        if refused:
+            self.stats.refused += len(refused)
+            log.warning(
+                "%d of %d publishes refused; first: %s", len(refused), len(items), refused[0]
+            )
+        return refused
 
     def messages(self) -> MessageStream:
         """Every received message, across reconnects, until the transport is closed.
@@ -302,7 +319,8 @@ class Transport:
         if self.subscriptions and not resumed:
             await self._subscribe(conn)
         for topic, payload, retain in self.on_connect_publish:
-            await self._publish_on(conn, lost, topic, payload, 1, retain, CONNECT_TIMEOUT_S)
+            with contextlib.suppress(PublishRefused):  # logged; a reconnect gets refused too
+                await self._publish_on(conn, lost, topic, payload, 1, retain, CONNECT_TIMEOUT_S)
         self._conn, self._lost = conn, lost
         self._session_present = conn.session_present
         if reconnect:
@@ -344,12 +362,17 @@ class Transport:
         retain: bool,
         limit_s: float | None,
     ) -> None:
-        sending = conn.publish(topic, payload, qos=qos, retain=retain, timeout=math.inf)
         try:
+            sending = _wait(conn.publish_acked(topic, payload, qos, retain))
             async with asyncio.timeout(limit_s):
-                await _unless_lost(sending, lost)
+                code = await _unless_lost(sending, lost)
         except aiomqtt.MqttError as exc:
             raise NotConnected(f"publish to {topic} failed: {exc}") from exc
+        if code is not None and code.is_failure:
+            self.stats.refused += 1
+            refusal = PublishRefused(code.value, code.getName(), topic)
+            log.warning("%s", refusal)
+            raise refusal
 
     def _new_connection(self) -> _Connection:
         s = self.settings

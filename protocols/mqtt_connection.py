@@ -13,25 +13,73 @@ import contextlib
 import ssl
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import aiomqtt
 import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from protocols.mqtt_fastpath import (
     PUBACK,
+    REASON_SHIFT,
+    REFUSED,
     Publish,
     encode_puback,
     encode_publish,
     scan,
     topic_bytes,
 )
-from protocols.mqtt_types import Incoming
+from protocols.mqtt_stream import PublishBatch, QueuedPublish
+from protocols.mqtt_types import Incoming, PublishRefused
 
 if TYPE_CHECKING:
     from paho.mqtt.client import _OutPacket
+
+
+_ON_CONNECTION: Final = ("client", "userdata", "flags", "reason_code", "properties")
+_ON_SOCKET: Final = ("client", "userdata", "sock")
+# What is at stake on a paho or aiomqtt upgrade, in one place: both are pinned exactly in
+# pyproject.toml, and tests/protocols/test_paho_pins.py fails, naming each name that is
+# gone or has changed shape. paho 2.2 renamed ``_last_msg_in`` to ``_last_bytes_received``
+# without notice; a renamed ``_on_*`` would silently stop being called, not fail.
+# owner -> name -> shape: a method's parameters after ``self`` (a module function's), or
+# the type of the attribute's value on a client that has not connected yet.
+PRIVATE_API: Final[dict[str, dict[str, tuple[str, ...] | type[Any]]]] = {
+    "paho.Client": {
+        # the socket and its reads: the receive fast path hands paho its packets
+        "_sock": type(None),
+        "_sock_recv": ("bufsize",),
+        "_sock_close": (),
+        "_protocol": int,
+        "_last_bytes_received": float,  # what paho's keepalive reads
+        # the write queue our raw packets join (and grow while paho has not started them)
+        "_out_packet": collections.deque,
+        "_packet_queue": ("command", "packet", "mid", "qos", "info"),
+        "_call_socket_register_write": (),
+        # packet ids, shared with paho's own publishes and subscribes
+        "_mid_generate": (),
+        "_out_messages": dict,
+    },
+    "paho.mqtt.client": {"time_func": ()},
+    "aiomqtt.Client": {
+        # its paho client, loop and connection futures, and the callbacks we override
+        "_client": paho.Client,
+        "_loop": asyncio.AbstractEventLoop,
+        "_connected": asyncio.Future,
+        "_disconnected": asyncio.Future,
+        "_misc_task": type(None),
+        "_misc_loop": (),
+        "_on_connect": _ON_CONNECTION,
+        "_on_disconnect": _ON_CONNECTION,
+        "_on_message": ("client", "userdata", "message"),
+        "_on_publish": ("client", "userdata", "mid", "reason_code", "properties"),
+        "_on_socket_open": _ON_SOCKET,
+        "_on_socket_register_write": _ON_SOCKET,
+        "_on_socket_unregister_write": _ON_SOCKET,
+    },
+}
 
 # Bytes taken from the socket per read: a storm's worth of small PUBLISH packets in one
 # syscall (paho alone reads one packet per wake-up, its header byte by byte).
@@ -49,7 +97,8 @@ _EOF: Final = ConnectionResetError("end of stream")  # marker: paho must read b"
 class _Connection(aiomqtt.Client):
     """One aiomqtt connection, plus the few things aiomqtt 2.x does not expose.
 
-    This is the only place that touches aiomqtt's or paho's private API (paho 2.1/2.2):
+    This is the only place that touches aiomqtt's or paho's private API (every name is in
+    ``PRIVATE_API``; both libraries are pinned exactly):
 
     * every message goes straight into the transport's inbox (aiomqtt's own per-client
       queue would die with the client, taking messages already acknowledged with it);
@@ -67,6 +116,8 @@ class _Connection(aiomqtt.Client):
       PUBACK from the event loop thread only, because aiomqtt drives paho's socket from
       that loop and paho is not thread-safe. A message's acker is this connection's, so an
       ack that comes after it closed is dropped, never sent on the next connection;
+    * the PUBACK's reason code, which aiomqtt's ``publish`` drops (``_on_publish``), and
+      which the fast path reads for batch publishes: a refusal is never a delivery;
     * the CONNACK's session-present flag, so a resumed session can be told from a
       fresh one;
     * a connection closed before its CONNACK (a TLS mismatch, a broker going down)
@@ -90,19 +141,15 @@ class _Connection(aiomqtt.Client):
         self.bytes_received = 0  # progress, for waits that must not time out while it grows
         self._may_recv = False
         self._ended: OSError | None = None  # the socket's error, or _EOF
-        # What paho's keepalive reads: "bytes received" since paho 2.2, "message in" before.
-        self._recv_clock = (
-            "_last_bytes_received" if hasattr(client, "_last_bytes_received") else "_last_msg_in"
-        )
         client._sock_recv = self._buffered_recv  # type: ignore[method-assign]
         self._tail: _OutPacket | None = None  # our last raw write in paho's queue
         self._tail_bytes = bytearray()  # its packet (what paho will send)
         self._writer_on = False
-        self._inflight: dict[int, _PublishBatch] = {}  # our QoS 1 publishes: mid → batch
-        self._outq: collections.deque[tuple[bytes, bytes, bool, int, _PublishBatch]] = (
-            collections.deque()
-        )
+        self._inflight: dict[int, QueuedPublish] = {}  # our QoS 1 batch publishes by packet id
+        self._outq: collections.deque[QueuedPublish] = collections.deque()
         self._window = PUBLISH_WINDOW - WINDOW_HEADROOM
+        # publish_acked() calls waiting for paho's on_publish: packet id → reason code
+        self._acks: dict[int, asyncio.Future[ReasonCode | None]] = {}
 
     def close(self) -> None:
         self._closed = True
@@ -221,9 +268,12 @@ class _Connection(aiomqtt.Client):
         acked_ours = False
         for item in items:
             if isinstance(item, int):  # the PUBACK of one of our publishes
-                batch = inflight.pop(item, None)
-                if batch is not None:
+                queued = inflight.pop(item & 0xFFFF, None)
+                if queued is not None:
                     acked_ours = True
+                    batch = queued[4]
+                    if item >= REFUSED:
+                        batch.refused.append(_refusal(queued, item >> REASON_SHIFT))
                     batch.waiting -= 1
                     batch.check()
                 continue
@@ -262,7 +312,7 @@ class _Connection(aiomqtt.Client):
         self._rbuf = rest + data if rest else data
         self._rpos = 0
         self.bytes_received += len(data)
-        setattr(client, self._recv_clock, paho.time_func())  # paho's keepalive
+        client._last_bytes_received = paho.time_func()  # paho's keepalive
         return True
 
     def _buffered_recv(self, bufsize: int) -> bytes:
@@ -337,18 +387,23 @@ class _Connection(aiomqtt.Client):
 
     def publish_batch(
         self, items: Sequence[tuple[str, bytes, bool]], qos: int
-    ) -> asyncio.Future[None]:
+    ) -> asyncio.Future[list[PublishRefused]]:
         """Queue every message (QoS 0 or 1); the future is done once every PUBACK is back.
 
-        One future for the lot, where aiomqtt's ``publish`` costs a coroutine, an Event, a
-        ``wait_for`` and (past ten pending) a logged warning per message. At most
-        the window's worth are in flight at a time, in order. A topic paho would refuse,
-        or QoS 2, raises ValueError here, before anything is queued.
+        Its result lists the messages the broker refused (MQTT 5 PUBACK reason >= 0x80),
+        in batch order; empty when all were accepted. One future for the lot, where
+        aiomqtt's ``publish`` costs a coroutine, an Event, a ``wait_for`` and (past ten
+        pending) a logged warning per message. At most the window's worth are in flight at
+        a time, in order. A topic paho would refuse, or QoS 2, raises ValueError here,
+        before anything is queued.
         """
         if qos not in (0, 1):
             raise ValueError("a batch is published with QoS 0 or 1")
-        batch = _PublishBatch(self._loop.create_future(), len(items))
-        queued = [(topic_bytes(t), payload, retain, qos, batch) for t, payload, retain in items]
+        batch = PublishBatch(self._loop.create_future(), len(items))
+        queued = [
+            (topic_bytes(t), payload, retain, qos, batch, index)
+            for index, (t, payload, retain) in enumerate(items)
+        ]
         self._outq.extend(queued)
         self._pump()
         batch.check()
@@ -358,7 +413,8 @@ class _Connection(aiomqtt.Client):
         client, queue, inflight = self._client, self._outq, self._inflight
         packets = bytearray()  # one write for all: paho would make a send() per packet
         while queue and len(inflight) < self._window:
-            topic, payload, retain, qos, batch = queue.popleft()
+            queued = queue.popleft()
+            topic, payload, retain, qos, batch, _ = queued
             if batch.done.done():
                 continue  # failed or abandoned (a timeout): its remaining messages are dropped
             if client._sock is None:
@@ -368,7 +424,7 @@ class _Connection(aiomqtt.Client):
             mid = self._new_mid() if qos else 0
             packets += encode_publish(topic, payload, qos, retain, mid, self._v5)
             if qos:
-                inflight[mid] = batch
+                inflight[mid] = queued  # kept whole: a refusal names its topic and index
             else:
                 batch.waiting -= 1
                 batch.check()
@@ -383,15 +439,48 @@ class _Connection(aiomqtt.Client):
             if mid not in inflight and mid not in client._out_messages:
                 return mid
 
+    # --- single publishes: aiomqtt's publish, keeping the PUBACK's reason code ----------
 
-@dataclass(slots=True)
-class _PublishBatch:
-    done: asyncio.Future[None]
-    waiting: int = 0
+    def publish_acked(
+        self, topic: str, payload: bytes, qos: int, retain: bool
+    ) -> asyncio.Future[ReasonCode | None]:
+        """paho's publish; the future's result is the PUBACK's reason code.
 
-    def check(self) -> None:
-        if self.waiting <= 0 and not self.done.done():
-            self.done.set_result(None)
+        aiomqtt's ``publish`` drops the reason code, so a publish the broker refused
+        looked delivered. For QoS 0 it is paho's Success once written (None if paho says
+        it was published at once). paho's errors (no connection) raise MqttCodeError.
+        """
+        info = self._client.publish(topic, payload, qos, retain)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        done: asyncio.Future[ReasonCode | None] = self._loop.create_future()
+        if info.is_published():
+            done.set_result(None)
+        else:
+            self._acks[info.mid] = done
+        return done
+
+    def _on_publish(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties,
+    ) -> None:
+        waiting = self._acks.pop(mid, None)
+        if waiting is not None and not waiting.done():  # done: abandoned (a timeout)
+            waiting.set_result(reason_code)
+        super()._on_publish(client, userdata, mid, reason_code, properties)
+
+
+def _refusal(queued: QueuedPublish, code: int) -> PublishRefused:
+    topic = queued[0].decode()
+    try:
+        name = ReasonCode(PacketTypes.PUBACK, identifier=code).getName()
+    except KeyError:  # a code MQTT 5 does not define for PUBACK
+        name = "Unknown reason code"
+    return PublishRefused(code, name, topic, queued[5])
 
 
 def _ssl_pending(client: paho.Client) -> bool:

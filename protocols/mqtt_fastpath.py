@@ -23,6 +23,12 @@ MAX_KEPT: Final = 256 * 1024
 # The size reported for a packet whose length cannot be decoded: paho reads its header,
 # finds it malformed and drops the connection.
 MALFORMED: Final = 1 << 30
+# A PUBACK taken is reported as an int: its packet id, plus its MQTT 5 reason code shifted
+# by REASON_SHIFT when that is not 0 (Success). An int, not a tuple, because a storm's
+# receipts are mostly successes and the plain packet id costs nothing to build or test.
+REASON_SHIFT: Final = 16
+# Any PUBACK item at or above this carries a reason code >= 0x80: the broker refused it.
+REFUSED: Final = 0x80 << REASON_SHIFT
 
 # MQTT 5 properties allowed in a PUBLISH, by how their value is laid out. Topic Alias
 # (0x23) is not here on purpose: a packet using one goes to paho.
@@ -42,8 +48,8 @@ Publish = tuple[str, bytes, int, bool, int]
 class Scan(NamedTuple):
     """What :func:`scan` found.
 
-    ``items`` are decoded PUBLISH packets and, as plain ints, the packet ids of the
-    PUBACKs taken, in arrival order. ``pos`` is the first byte not decoded. If
+    ``items`` are decoded PUBLISH packets and, as ints, the PUBACKs taken (see
+    :func:`puback_parts`), in arrival order. ``pos`` is the first byte not decoded. If
     ``handoff`` is non-zero, the packet at ``pos`` belongs to paho and is that many bytes
     long (possibly more than the buffer holds yet); otherwise ``buf[pos:]`` is empty or
     the beginning of a packet still arriving.
@@ -89,7 +95,8 @@ def scan(buf: bytes, pos: int, v5: bool, take_pubacks: Container[int]) -> Scan:
             mid = (buf[body] << 8) | buf[body + 1]
             if mid not in take_pubacks:
                 return Scan(items, pos, end - pos)
-            items.append(mid)
+            # MQTT 5: a third byte is the reason code (absent means Success).
+            items.append(mid | (buf[body + 2] << REASON_SHIFT) if length > 2 else mid)
         else:
             return Scan(items, pos, end - pos)
         pos = end
@@ -172,6 +179,11 @@ def _varint(buf: bytes, p: int, end: int) -> tuple[int, int]:
         if not byte & 0x80:
             return value, p
     return 0, -2
+
+
+def puback_parts(item: int) -> tuple[int, int]:
+    """(packet id, reason code) of a PUBACK item from :func:`scan`."""
+    return item & 0xFFFF, item >> REASON_SHIFT
 
 
 def topic_bytes(topic: str) -> bytes:

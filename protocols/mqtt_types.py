@@ -47,14 +47,41 @@ class ConnectionState(enum.Enum):
     DISCONNECTED = "disconnected"
 
 
-class NotConnected(Exception):
+class TransportError(Exception):
+    """Anything the transport raises about a publish it could not complete."""
+
+
+class NotConnected(TransportError):
     """The transport has no connection right now (or lost it before the broker answered)."""
+
+
+class PublishRefused(TransportError):
+    """The broker answered a QoS 1 publish with a failing MQTT 5 PUBACK (reason code >= 0x80).
+
+    Not a :class:`NotConnected`: the connection is fine and the same message sent again
+    gets the same answer (an ACL denial is 0x87 "Not authorized"), so a caller that
+    resends on NotConnected must not resend this. MQTT 3.1.1 has no reason codes: there a
+    broker's refusal cannot be told from a delivery.
+    """
+
+    def __init__(
+        self, reason_code: int, reason_name: str, topic: str, index: int | None = None
+    ) -> None:
+        where = "" if index is None else f" (item {index} of a batch)"
+        super().__init__(
+            f"the broker refused the publish to {topic}{where}: {reason_name} (0x{reason_code:02X})"
+        )
+        self.reason_code = reason_code
+        self.reason_name = reason_name
+        self.topic = topic
+        self.index = index  # the position in a publish_many batch; None for publish()
 
 
 @dataclass
 class TransportStats:
     received: int = 0
-    published: int = 0
+    published: int = 0  # acknowledged by the broker as accepted (refusals not included)
+    refused: int = 0  # QoS 1 publishes the broker refused (MQTT 5 PUBACK reason >= 0x80)
     reconnects: int = 0  # successful connections after the first
 
 

@@ -46,7 +46,14 @@ def puback(mid: int, extra: bytes = b"") -> bytes:
 
 
 def properties(**values: Any) -> bytes:
-    props = Properties(PacketTypes.PUBLISH)
+    return _pack(Properties(PacketTypes.PUBLISH), values)
+
+
+def properties_of_puback(**values: Any) -> bytes:
+    return _pack(Properties(PacketTypes.PUBACK), values)
+
+
+def _pack(props: Properties, values: dict[str, Any]) -> bytes:
     for name, value in values.items():
         setattr(props, name, value)
     return bytes(props.pack())

@@ -22,6 +22,7 @@ from tests.protocols.mqtt_packets import (
     PINGRESP,
     packet,
     properties,
+    properties_of_puback,
     puback,
     publish,
 )
@@ -158,7 +159,11 @@ async def test_manual_acks_go_out_as_one_write(wires: list[Wire]) -> None:
     assert await wire.written(len(expected)) == expected
 
     # From another thread: handed to the loop, still one write.
-    await asyncio.to_thread(lambda: [m.ack() for m in wire.got[100:150]])
+    def ack_from_a_thread() -> None:
+        for message in wire.got[100:150]:
+            message.ack()
+
+    await asyncio.to_thread(ack_from_a_thread)
     expected = b"".join(encode_puback(i) for i in range(101, 151))
     assert await wire.written(len(expected)) == expected
 
@@ -204,7 +209,7 @@ async def test_batch_publishes_and_their_pubacks(wires: list[Wire], v5: bool) ->
         assert not done.done()
         wire.feed(b"".join(puback(item[4]) for item in found.items if isinstance(item, tuple)))
     await asyncio.sleep(0)
-    assert done.done() and done.result() is None
+    assert done.done() and done.result() == []  # nothing refused
     assert [(m[0], m[1], m[3]) for m in sent if isinstance(m, tuple)] == items
     assert len({m[4] for m in sent if isinstance(m, tuple)}) == len(items)  # distinct ids
     assert not wire.conn._inflight
@@ -229,3 +234,45 @@ async def test_batch_publishes_and_their_pubacks(wires: list[Wire], v5: bool) ->
     wire.client._sock_close()
     done = wire.conn.publish_batch([("late", b"", False)], 1)
     assert isinstance(done.exception(), aiomqtt.MqttCodeError)
+
+
+async def test_refused_pubacks_fail_only_their_messages(wires: list[Wire]) -> None:
+    wire = Wire(v5=True, manual_ack=True)
+    wires.append(wire)
+    items = [(f"out/{i}", b"p", False) for i in range(5)]
+    done = wire.conn.publish_batch(items, 1)
+    data = await wire.written(1)
+    sent = [item for item in scan(data, 0, True, set()).items if isinstance(item, tuple)]
+    assert len(sent) == len(items)
+    reasons = {"out/1": b"\x87", "out/3": b"\x97\x00", "out/4": b"\x10"}  # 0x10 is a success
+    # Out of order, and a 0x87 with a Reason String: neither matters.
+    pubacks = [puback(m[4], reasons.get(m[0], b"")) for m in reversed(sent)]
+    pubacks[0] = puback(sent[-1][4], b"\x87" + properties_of_puback(ReasonString="no"))
+    wire.feed(b"".join(pubacks))
+    await asyncio.sleep(0)
+    refused = done.result()
+    assert [(r.index, r.topic, r.reason_code, r.reason_name) for r in refused] == [
+        (1, "out/1", 0x87, "Not authorized"),
+        (3, "out/3", 0x97, "Quota exceeded"),
+        (4, "out/4", 0x87, "Not authorized"),
+    ]
+    assert "out/1" in str(refused[0]) and "0x87" in str(refused[0])
+    assert not wire.conn._inflight
+
+
+@pytest.mark.parametrize("v5", [False, True], ids=["3.1.1", "5"])
+async def test_single_publish_reads_the_puback_reason(wires: list[Wire], v5: bool) -> None:
+    # paho's own publish path: aiomqtt's on_publish gets the reason code and drops it.
+    wire = Wire(v5, manual_ack=True)
+    wires.append(wire)
+    refused = wire.conn.publish_acked("no/entry", b"x", 1, False)
+    accepted = wire.conn.publish_acked("fine", b"y", 1, False)
+    data = await wire.written(1)
+    mids = [m[4] for m in scan(data, 0, v5, set()).items if isinstance(m, tuple)]
+    assert len(mids) == 2
+    wire.feed(puback(mids[0], b"\x87" if v5 else b"") + puback(mids[1]))
+    first, second = refused.result(), accepted.result()
+    assert first is not None and second is not None
+    assert (first.value, first.is_failure) == ((0x87, True) if v5 else (0, False))
+    assert (second.value, second.is_failure) == (0, False)
+    assert not wire.conn._acks and not wire.client._out_messages

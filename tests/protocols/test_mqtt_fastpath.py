@@ -19,9 +19,11 @@ from paho.mqtt.enums import MQTTProtocolVersion
 from protocols.mqtt_fastpath import (
     MALFORMED,
     MAX_KEPT,
+    REFUSED,
     Publish,
     encode_puback,
     encode_publish,
+    puback_parts,
     scan,
 )
 from tests.protocols.mqtt_packets import (
@@ -29,6 +31,7 @@ from tests.protocols.mqtt_packets import (
     PINGRESP,
     SUBACK,
     properties,
+    properties_of_puback,
     puback,
     publish,
     varint,
@@ -160,8 +163,34 @@ def test_pubacks_of_ours_are_taken(v5: bool) -> None:
     if v5:
         stream += puback(9, b"\x10") + puback(10, b"\x80\x00")  # reason code, properties
     ours = {7, 8, 9, 10}
-    assert scan(stream, 0, v5, ours).items == ([7, 8, 9, 10] if v5 else [7, 8])
+    found = scan(stream, 0, v5, ours).items
+    assert all(isinstance(item, int) for item in found)
+    parts = [puback_parts(item) for item in found if isinstance(item, int)]
+    assert parts == ([(7, 0), (8, 0), (9, 0x10), (10, 0x80)] if v5 else [(7, 0), (8, 0)])
     assert scan(puback(7, b"\x00"), 0, False, ours).handoff == 5  # not a 3.1.1 PUBACK
+
+
+# MQTT 5 PUBACK reason codes: success, "no matching subscribers" (also a success), and the
+# refusals a broker may send: not authorized, quota exceeded, topic name invalid, ...
+REASONS = [0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99]
+
+
+@pytest.mark.parametrize("code", REASONS, ids=[f"0x{c:02X}" for c in REASONS])
+def test_puback_reason_codes_agree_with_paho(code: int) -> None:
+    reason_string = properties_of_puback(ReasonString="refused by the test")
+    for extra in (bytes([code]), bytes([code]) + b"\x00", bytes([code]) + reason_string):
+        pkt = puback(0xBEEF, extra)
+        [item] = scan(pkt, 0, True, {0xBEEF}).items
+        assert isinstance(item, int)
+        assert puback_parts(item) == (0xBEEF, code)
+        assert (item >= REFUSED) == (code >= 0x80)  # the one test _Connection makes
+        theirs = paho_packet.decode_puback(pkt[0], pkt[2:], MQTTProtocolVersion.MQTTv5)
+        assert (theirs.mid, theirs.reason.value, theirs.reason.is_failure) == (
+            0xBEEF,
+            code,
+            code >= 0x80,
+        )
+    assert scan(puback(0xBEEF), 0, True, {0xBEEF}).items == [0xBEEF]  # no reason: Success
 
 
 def test_incomplete_packets_wait_big_ones_go_to_paho() -> None:
@@ -208,7 +237,7 @@ def test_stream_split_at_every_byte(v5: bool) -> None:
 
 # Any mix of packets, cut anywhere: the same events, in the same order.
 _topics = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
     min_size=1,
     max_size=12,
 )
