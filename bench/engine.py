@@ -64,7 +64,7 @@ def _decode_rate(payloads: list[tuple[str, bytes]]) -> float:
 
 
 def _engine_rate(cfg: Config, payloads: list[tuple[str, bytes]], warm: int) -> float:
-    engine = Engine(cfg)
+    engine = Engine(cfg.engine_settings(), cfg.city.district_map())
     messages = []
     for topic, payload in payloads:
         result = read(topic, payload)
@@ -86,7 +86,7 @@ def _pipeline_rate(cfg: Config, payloads: list[tuple[str, bytes]], warm: int, ba
     """What the core does per message, minus MQTT: read, dedupe, journal, engine, commit."""
     with tempfile.TemporaryDirectory() as tmp:
         journal = open_journal(JournalConfig(path=str(Path(tmp) / "bench.db")))
-        engine = Engine(cfg)
+        engine = Engine(cfg.engine_settings(), cfg.city.district_map())
         now = 1_800_000_000.0
         start = 0.0
         try:

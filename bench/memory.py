@@ -115,7 +115,7 @@ def stream():
 cfg = Config()
 with tempfile.TemporaryDirectory() as tmp:
     journal = open_journal(JournalConfig(path=str(Path(tmp) / 'mem.db')))
-    engine = Engine(cfg)
+    engine = Engine(cfg.engine_settings(), cfg.city.district_map())
     encode = codec.encode
     for i, (topic, message) in enumerate(stream()):
         payload = encode(message)

@@ -114,7 +114,7 @@ def closed_incidents(
     Yielded once the whole journal is replayed, so that later redactions apply.
     """
     window = window or Window()
-    engine = Engine(cfg)
+    engine = Engine(cfg.engine_settings(), cfg.city.district_map())
     captured: dict[str, IncidentState] = {}
     end: float | None = None
     for record in journal.records(kinds=REPLAYED):

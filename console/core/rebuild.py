@@ -57,11 +57,11 @@ def rebuild(
     snapshot = journal.latest_snapshot()
     if snapshot is not None:
         engine_snapshot, adapters = unpack_snapshot(snapshot.payload)
-        engine = Engine.restore(cfg, engine_snapshot)
+        engine = Engine.restore(cfg.engine_settings(), cfg.city.district_map(), engine_snapshot)
         reader.restore(adapters)
         after = snapshot_seq(snapshot)
     else:
-        engine = Engine(cfg)
+        engine = Engine(cfg.engine_settings(), cfg.city.district_map())
         after = 0
     _readers[engine] = reader
     engine.set_shelters(shelters)

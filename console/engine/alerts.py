@@ -1,6 +1,6 @@
 """CAP public alerts into incidents: an Alert opens one, an Update changes it, a Cancel closes it.
 
-A ``PublicAlert`` (``protocols.cap``) is known by ``(sender, identifier)``. Every
+A ``PublicAlert`` (``protocols.public_alert``) is known by ``(sender, identifier)``. Every
 message's own key is remembered with the incident it touched, so a resend folds
 and a later Update or Cancel finds the incident through any of its ``references``
 (CAP senders refer to the first alert, or to the latest update, or to all of them).
@@ -8,11 +8,12 @@ and a later Update or Cancel finds the incident through any of its ``references`
 
 from __future__ import annotations
 
-from console.engine.base import CORE, EngineBase
+from console.engine.context import Context
 from console.engine.effects import Effect, IncidentChanged
+from console.engine.incidents import CORE, Incidents, record_history
 from console.engine.model import PART_ALERT, Incident
 from console.engine.rules import alert_title, coords
-from protocols.cap import PublicAlert
+from protocols.public_alert import PublicAlert
 from protocols.schemas import CorrelatedEvent, IncidentKind, IncidentStatus
 
 CANCELLED = "cancelled by sender"
@@ -22,29 +23,36 @@ def alert_key(sender: str, identifier: str) -> str:
     return f"{sender}/{identifier}"
 
 
-class AlertHandlers(EngineBase):
-    def _on_alert(self, alert: PublicAlert, now: float) -> list[Effect]:
+class PublicAlerts:
+    """CAP messages into incidents, found again through their references."""
+
+    def __init__(self, ctx: Context, incidents: Incidents) -> None:
+        self.ctx = ctx
+        self.st = ctx.st
+        self.incidents = incidents
+
+    def handle(self, alert: PublicAlert, now: float) -> list[Effect]:
         st = self.st
         key = alert_key(alert.sender, alert.identifier)
         if key in st.alerts:
             return []  # the same CAP message again
         target = self._referenced(alert)
-        self._prune(now)
+        self.ctx.prune(now)
         st.events_total += 1
         effects: list[Effect] = []
-        event = self._alert_event(alert, now)
+        event = self._event(alert, now)
         if alert.msg_type == "Cancel":
             if target is not None:
-                self._cancel_alert(target, alert, event, now, effects)
+                self._cancel(target, alert, event, now, effects)
             # A Cancel of an alert that is closed, forgotten or never seen changes nothing.
             st.alerts[key] = (target.id if target is not None else "", now)
             return effects
         if alert.msg_type == "Update" and target is not None:
-            self._update_alert(target, alert, event, now, effects)
+            self._update(target, alert, event, now, effects)
         else:
             # An Alert, or an Update whose alert is closed or unknown: CAP messages are
             # complete, so the Update opens an incident of its own.
-            target = self._open_alert(alert, event, now, effects)
+            target = self._open(alert, event, now, effects)
         st.alerts[key] = (target.id, now)
         return effects
 
@@ -56,7 +64,7 @@ class AlertHandlers(EngineBase):
                 return self.st.incidents[seen[0]]
         return None
 
-    def _alert_event(self, alert: PublicAlert, now: float) -> CorrelatedEvent:
+    def _event(self, alert: PublicAlert, now: float) -> CorrelatedEvent:
         judged = "/".join(x for x in (alert.urgency, alert.severity, alert.certainty) if x)
         detail = f"{alert.msg_type} {alert.identifier}" + (f": {judged}" if judged else "")
         return CorrelatedEvent(
@@ -71,11 +79,11 @@ class AlertHandlers(EngineBase):
         if alert.lat is None or alert.lon is None:
             return None
         lat, lon = float(alert.lat), float(alert.lon)
-        district = alert.districts[0] if alert.districts else self._district(lat, lon)
+        district = alert.districts[0] if alert.districts else self.ctx.district(lat, lon)
         place = alert.area_desc or coords(lat, lon)
         return lat, lon, district[:200], place[:200]
 
-    def _open_alert(
+    def _open(
         self, alert: PublicAlert, event: CorrelatedEvent, now: float, effects: list[Effect]
     ) -> Incident:
         where = self._where(alert)
@@ -86,7 +94,7 @@ class AlertHandlers(EngineBase):
         else:
             lat, lon, district, place = where
         inc = Incident(
-            id=self._next_id(),
+            id=self.incidents.next_id(),
             kind=IncidentKind.PUBLIC_ALERT,
             priority=alert.priority,
             status=IncidentStatus.NEW,
@@ -102,11 +110,11 @@ class AlertHandlers(EngineBase):
             parts={PART_ALERT: alert.priority},
             last_event=now,
         )
-        self._history(inc, now, CORE, "opened", _describe(alert))
-        self._open_incident(inc, now, effects)
+        record_history(inc, now, CORE, "opened", _describe(alert))
+        self.incidents.open(inc, now, effects)
         return inc
 
-    def _update_alert(
+    def _update(
         self,
         inc: Incident,
         alert: PublicAlert,
@@ -114,8 +122,8 @@ class AlertHandlers(EngineBase):
         now: float,
         effects: list[Effect],
     ) -> None:
-        self._add_event(inc, event, now)
-        self._history(inc, now, CORE, "updated", _describe(alert))
+        self.incidents.add_event(inc, event, now)
+        record_history(inc, now, CORE, "updated", _describe(alert))
         inc.title = alert_title(alert.headline, alert.event, inc.title)
         where = self._where(alert)
         if where is not None:
@@ -124,10 +132,10 @@ class AlertHandlers(EngineBase):
             inc.district = alert.districts[0][:200]
         inc.last_event = now
         inc.parts[PART_ALERT] = alert.priority
-        self._reprioritise(inc, now, effects)
+        self.incidents.reprioritise(inc, now, effects)
         effects.append(IncidentChanged(inc.id))
 
-    def _cancel_alert(
+    def _cancel(
         self,
         inc: Incident,
         alert: PublicAlert,
@@ -135,13 +143,13 @@ class AlertHandlers(EngineBase):
         now: float,
         effects: list[Effect],
     ) -> None:
-        self._add_event(inc, event, now)
+        self.incidents.add_event(inc, event, now)
         if inc.responders:
             # Units are out there: the operator decides, as with a withdrawn CCTV event.
-            self._history(inc, now, CORE, "cancelled", f"{_describe(alert)}; units still assigned")
+            record_history(inc, now, CORE, "cancelled", f"{_describe(alert)}; units still assigned")
             effects.append(IncidentChanged(inc.id))
             return
-        self._close(inc, IncidentStatus.RESOLVED, now, CORE, CANCELLED, effects)
+        self.incidents.close(inc, IncidentStatus.RESOLVED, now, CORE, CANCELLED, effects)
 
 
 def _describe(alert: PublicAlert) -> str:

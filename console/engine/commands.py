@@ -11,9 +11,11 @@ import re
 from collections.abc import Callable
 from typing import ClassVar
 
-from console.engine.base import EngineBase
+from console.engine.context import Context
 from console.engine.effects import Effect, Escalated, IncidentChanged, ResponderChanged, SendReply
+from console.engine.incidents import Incidents, record_history
 from console.engine.model import Incident, Responder
+from console.engine.responders import Responders
 from protocols.schemas import (
     Action,
     Command,
@@ -33,13 +35,21 @@ class Refusal(Exception):
         self.reason = reason
 
 
-class CommandHandlers(EngineBase):
-    def _on_command(self, cmd: Command, now: float, role: Role) -> list[Effect]:
+class Commands:
+    """Operator commands against open incidents, each answered by exactly one reply."""
+
+    def __init__(self, ctx: Context, incidents: Incidents, responders: Responders) -> None:
+        self.ctx = ctx
+        self.st = ctx.st
+        self.incidents = incidents
+        self.responders = responders
+
+    def handle(self, cmd: Command, now: float, role: Role) -> list[Effect]:
         key = f"{cmd.operator}/{cmd.cmd_id}"
         seen = self.st.replies.get(key)
         if seen is not None:
             return [SendReply(seen[0])]  # a resend: the first answer, nothing done again
-        self._prune(now)
+        self.ctx.prune(now)
         effects: list[Effect] = []
         try:
             inc = self._target(cmd, role)
@@ -87,13 +97,13 @@ class CommandHandlers(EngineBase):
         self.st.unacked.pop(inc.id, None)
         if inc.owner is None:
             inc.owner = operator
-        self._history(inc, now, operator, "acknowledged", detail)
+        record_history(inc, now, operator, "acknowledged", detail)
 
     def _ack(self, inc: Incident, cmd: Command, now: float, role: Role, fx: list[Effect]) -> str:
         if inc.status is not IncidentStatus.NEW:
             raise Refusal(f"incident {inc.id} is already {inc.status.value}")
         self._acknowledge(inc, cmd.operator, now, cmd.text or "")
-        self._arm_sla(inc, now)
+        self.incidents.arm_sla(inc, now)
         fx.append(IncidentChanged(inc.id))
         return f"acknowledged {inc.id}"
 
@@ -116,7 +126,7 @@ class CommandHandlers(EngineBase):
         # --- checks done: apply ---
         if holder is not None:
             holder.responders.remove(resp.id)
-            self._history(holder, now, cmd.operator, "reassigned", f"{resp.id} → {inc.id}")
+            record_history(holder, now, cmd.operator, "reassigned", f"{resp.id} → {inc.id}")
             fx.append(IncidentChanged(holder.id))
         if inc.status is IncidentStatus.NEW:
             self._acknowledge(inc, cmd.operator, now, "with dispatch")
@@ -130,20 +140,20 @@ class CommandHandlers(EngineBase):
         resp.status_since = now
         resp.incident_id = inc.id
         resp.assigned_by = cmd.operator
-        self.resp_index.set_active(resp.id, False)
+        self.ctx.resp_index.set_active(resp.id, False)
         detail = f"{resp.id} ({resp.kind.value}"
         detail += f", {dist:.0f} m)" if dist is not None else ")"
         if holder is not None:
             detail += f", taken from {holder.id}"
         if cmd.text:
             detail += f": {cmd.text}"
-        self._history(inc, now, cmd.operator, "dispatched", detail)
+        record_history(inc, now, cmd.operator, "dispatched", detail)
         fx += [IncidentChanged(inc.id), ResponderChanged(resp.id)]
         return f"dispatched {resp.id} to {inc.id}"
 
     def _pick_responder(self, inc: Incident, cmd: Command) -> tuple[Responder, float | None]:
         if cmd.responder_id is None:
-            top = self._recommend(inc, 1)
+            top = self.responders.recommend(inc, 1)
             if not top:
                 raise Refusal(f"no available responder for {inc.id}")
             return self.st.responders[top[0].responder_id], top[0].distance_m
@@ -166,7 +176,7 @@ class CommandHandlers(EngineBase):
                 resp.status = ResponderStatus.ON_SCENE
                 resp.status_since = now
                 fx.append(ResponderChanged(rid))
-        self._history(inc, now, cmd.operator, "on-scene", cmd.text or "")
+        record_history(inc, now, cmd.operator, "on-scene", cmd.text or "")
         fx.append(IncidentChanged(inc.id))
         return f"{inc.id} on scene"
 
@@ -178,14 +188,16 @@ class CommandHandlers(EngineBase):
             raise Refusal(
                 f"incident {inc.id} is not acknowledged: resolving it needs a disposition"
             )
-        self._close(inc, IncidentStatus.RESOLVED, now, cmd.operator, disposition or "resolved", fx)
+        self.incidents.close(
+            inc, IncidentStatus.RESOLVED, now, cmd.operator, disposition or "resolved", fx
+        )
         return f"resolved {inc.id}"
 
     def _false_alarm(
         self, inc: Incident, cmd: Command, now: float, role: Role, fx: list[Effect]
     ) -> str:
         disposition = cmd.disposition or cmd.text or "false alarm"
-        self._close(inc, IncidentStatus.FALSE_ALARM, now, cmd.operator, disposition, fx)
+        self.incidents.close(inc, IncidentStatus.FALSE_ALARM, now, cmd.operator, disposition, fx)
         return f"{inc.id} closed as a false alarm"
 
     def _escalate(
@@ -195,7 +207,7 @@ class CommandHandlers(EngineBase):
             raise Refusal(f"incident {inc.id} is already escalated")
         reason = cmd.text or f"escalated by {cmd.operator}"
         inc.escalated = True
-        self._history(inc, now, cmd.operator, "escalated", reason)
+        record_history(inc, now, cmd.operator, "escalated", reason)
         fx += [Escalated(inc.id, reason), IncidentChanged(inc.id)]
         return f"escalated {inc.id}"
 
@@ -205,7 +217,7 @@ class CommandHandlers(EngineBase):
         if not inc.escalated:
             raise Refusal(f"incident {inc.id} is not escalated")
         inc.escalated = False
-        self._history(inc, now, cmd.operator, "escalation-cancelled", cmd.text or "")
+        record_history(inc, now, cmd.operator, "escalation-cancelled", cmd.text or "")
         fx.append(IncidentChanged(inc.id))
         return f"escalation of {inc.id} cancelled"
 
@@ -214,7 +226,7 @@ class CommandHandlers(EngineBase):
         if not text:
             raise Refusal("a note needs text")
         inc.notes.append(Note(ts=now, operator=cmd.operator, text=text))
-        self._history(inc, now, cmd.operator, "note", text[:200])
+        record_history(inc, now, cmd.operator, "note", text[:200])
         fx.append(IncidentChanged(inc.id))
         return f"note added to {inc.id}"
 
@@ -231,10 +243,10 @@ class CommandHandlers(EngineBase):
         inc.owner = target
         if target == cmd.operator:
             detail = f"taken over from {previous}" if previous else ""
-            self._history(inc, now, cmd.operator, "claimed", detail)
+            record_history(inc, now, cmd.operator, "claimed", detail)
         else:
             detail = f"to {target}" + (f" (from {previous})" if previous else "")
-            self._history(inc, now, cmd.operator, "assigned", detail)
+            record_history(inc, now, cmd.operator, "assigned", detail)
         fx.append(IncidentChanged(inc.id))
         return f"{inc.id} is owned by {target}"
 
@@ -245,7 +257,7 @@ class CommandHandlers(EngineBase):
             raise Refusal(f"incident {inc.id} is not owned")
         previous = inc.owner
         inc.owner = None
-        self._history(
+        record_history(
             inc, now, cmd.operator, "released", "" if previous == cmd.operator else previous
         )
         fx.append(IncidentChanged(inc.id))

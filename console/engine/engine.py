@@ -3,134 +3,205 @@
 State in, an event or a command in (with the time), new state and a list of
 effects out. No I/O, no clock, no randomness: replaying the journal through a
 fresh engine gives the state the live core had. See ``docs/engine.md``.
+
+:class:`Engine` only composes the parts, each over the one shared
+:class:`~console.engine.context.Context`, and routes inputs to them. The parts
+call each other through the references they are given here, so who calls whom
+is read off ``_compose``.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import msgspec
 
-from console.config import Config
-from console.engine.alerts import AlertHandlers
-from console.engine.base import CORE
-from console.engine.commands import CommandHandlers
-from console.engine.effects import Effect, Escalated, IncidentChanged
-from console.engine.events import EventHandlers
-from console.engine.model import DEADLINE_ACK, SNAPSHOT_VERSION, State
-from console.engine.privacy import PrivacyHandlers
+from console.engine.alerts import PublicAlerts
+from console.engine.cameras import Cameras
+from console.engine.cctv import CctvEvents
+from console.engine.commands import Commands
+from console.engine.context import Context
+from console.engine.districts import DistrictMap
+from console.engine.effects import Effect
+from console.engine.geo import GridIndex, PointIndexLike
+from console.engine.incidents import Incidents
+from console.engine.model import SNAPSHOT_VERSION, State
+from console.engine.privacy import Privacy
 from console.engine.read import ReadSide
-from protocols.cap import PublicAlert
+from console.engine.responders import Responders
+from console.engine.settings import EngineSettings
+from console.engine.sos import SosAlarms
+from protocols.public_alert import PublicAlert
 from protocols.schemas import (
     CameraHealth,
     CctvEvent,
     Command,
-    IncidentStatus,
+    DistrictCameras,
+    IncidentState,
     RawEvent,
     ResponderReport,
+    ResponderState,
     Role,
     Shelter,
     SosAlarm,
+    Summary,
 )
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(State)
 
+InputEvent = SosAlarm | CctvEvent | CameraHealth | ResponderReport | PublicAlert
 
-class Engine(PrivacyHandlers, EventHandlers, AlertHandlers, CommandHandlers, ReadSide):
+
+class Engine:
     """One authority's incident state. Not thread-safe: one owner calls it."""
 
-    def __init__(self, config: Config, *, prefer_numpy: bool = True) -> None:
-        super().__init__(config, prefer_numpy=prefer_numpy)
+    def __init__(
+        self, settings: EngineSettings, districts: DistrictMap, *, prefer_numpy: bool = True
+    ) -> None:
+        self._compose(State(), settings, districts, prefer_numpy)
+
+    def _compose(
+        self, state: State, settings: EngineSettings, districts: DistrictMap, prefer_numpy: bool
+    ) -> None:
+        ctx = self.ctx = Context(state, settings, districts, prefer_numpy=prefer_numpy)
+        self.privacy = Privacy(ctx)
+        self.responders = Responders(ctx)
+        self.incidents = Incidents(ctx, self.responders, self.privacy)
+        self.cameras = Cameras(ctx, self.incidents)
+        self.sos = SosAlarms(ctx, self.incidents)
+        self.cctv = CctvEvents(ctx, self.incidents, self.cameras, self.sos)
+        self.alerts = PublicAlerts(ctx, self.incidents)
+        self.commands = Commands(ctx, self.incidents, self.responders)
+        self.read = ReadSide(ctx, self.responders)
+        # Routed by exact type: one dict lookup instead of a chain of isinstance checks.
+        self._routes: dict[type[Any], Callable[[Any, float], list[Effect]]] = {
+            SosAlarm: self.sos.handle,
+            CctvEvent: self.cctv.handle,
+            CameraHealth: self.cameras.handle,
+            ResponderReport: self.responders.handle,
+            PublicAlert: self.alerts.handle,
+        }
 
     # --- inputs --------------------------------------------------------------------------
 
-    def handle_event(
-        self,
-        event: SosAlarm | CctvEvent | CameraHealth | ResponderReport | PublicAlert,
-        now: float,
-    ) -> list[Effect]:
-        now = float(now)
-        if isinstance(event, PublicAlert):
-            return self._on_alert(_floats(event), now)
-        event = _floats(event)
-        if isinstance(event, SosAlarm):
-            return self._on_sos(event, now)
-        if isinstance(event, CctvEvent):
-            return self._on_cctv(event, now)
-        if isinstance(event, CameraHealth):
-            return self._on_camera(event, now)
-        if isinstance(event, ResponderReport):
-            return self._on_responder(event, now)
-        raise TypeError(f"not a raw event: {type(event).__name__}")
+    def handle_event(self, event: InputEvent, now: float) -> list[Effect]:
+        route = self._routes.get(type(event))
+        if route is None:
+            route = next((r for t, r in self._routes.items() if isinstance(event, t)), None)
+            if route is None:
+                raise TypeError(f"not a raw event: {type(event).__name__}")
+        return route(_floats(event), float(now))
 
     def handle_command(self, cmd: Command, now: float, role: Role = Role.OPERATOR) -> list[Effect]:
         """Apply one operator command; the effects hold exactly one ``SendReply``."""
-        return self._on_command(cmd, float(now), role)
+        return self.commands.handle(cmd, float(now), role)
 
     def tick(self, now: float) -> list[Effect]:
         """Fire the SLA deadlines, then the personal-data redactions, due by ``now``.
-
-        O(log n) per due deadline or redaction, O(1) otherwise.
 
         A tick that returns no effects changes nothing observable (it may drop
         deadlines that can no longer fire), so the core need not journal it.
         """
         now = float(now)
-        heap = self.st.deadlines
-        effects: list[Effect] = []
-        sla = self.cfg.sla
-        while heap and heap[0][0] <= now:
-            entry = heapq.heappop(heap)
-            if not self._deadline_live(entry):
-                continue
-            _, _, incident_id, which = entry
-            inc = self.st.incidents[incident_id]
-            if which == DEADLINE_ACK:
-                reason = f"SLA: not acknowledged within {sla.ack_p1_s:g} s"
-            else:
-                reason = f"SLA: not dispatched within {sla.dispatch_p1_s:g} s of acknowledgement"
-            inc.escalated = True
-            self._history(inc, now, CORE, "escalated", reason)
-            effects += [Escalated(incident_id, reason), IncidentChanged(incident_id)]
-        effects += self._redact_due(now)  # console.engine.privacy
-        return effects
-
-    def _deadline_live(self, entry: tuple[float, int, str, int]) -> bool:
-        """Whether a heap entry can still fire (open, still waiting for that very deadline)."""
-        deadline, _, incident_id, which = entry
-        inc = self.st.incidents.get(incident_id)
-        if inc is None:
-            return False
-        if which == DEADLINE_ACK:
-            return inc.status is IncidentStatus.NEW and inc.ack_deadline == deadline
-        return inc.status is IncidentStatus.ACKNOWLEDGED and inc.dispatch_deadline == deadline
+        return self.incidents.escalate_due(now) + self.privacy.redact_due(now)
 
     def set_shelters(self, shelters: Sequence[Shelter]) -> None:
         """Replace the safe places (24-hour stores, police boxes) near which incidents are."""
-        self.st.shelters = list(shelters)
-        self._rebuild_shelters()
+        self.ctx.st.shelters = list(shelters)
+        self.ctx.index_shelters()
 
     # --- snapshots -----------------------------------------------------------------------
 
     def snapshot(self) -> bytes:
         """The exact state as MessagePack. Canonical: equal states give equal bytes."""
-        live = sorted(e for e in self.st.deadlines if self._deadline_live(e))
-        return _encoder.encode(msgspec.structs.replace(self.st, deadlines=live))
+        live = self.incidents.live_deadlines()
+        return _encoder.encode(msgspec.structs.replace(self.ctx.st, deadlines=live))
 
     @classmethod
-    def restore(cls, config: Config, data: bytes, *, prefer_numpy: bool = True) -> Engine:
+    def restore(
+        cls,
+        settings: EngineSettings,
+        districts: DistrictMap,
+        data: bytes,
+        *,
+        prefer_numpy: bool = True,
+    ) -> Engine:
         state = _decoder.decode(data)
         if state.version != SNAPSHOT_VERSION:
             raise ValueError(
                 f"engine snapshot version {state.version}, expected {SNAPSHOT_VERSION}"
             )
-        engine = cls(config, prefer_numpy=prefer_numpy)
-        engine.st = state
-        engine._rebuild_indexes()
+        engine = cls.__new__(cls)
+        engine._compose(state, settings, districts, prefer_numpy)
         return engine
+
+    # --- the read side -------------------------------------------------------------------
+
+    def incident_state(self, incident_id: str, now: float) -> IncidentState:
+        """An open or recently closed incident, with dispatch support (KeyError if unknown)."""
+        return self.read.incident_state(incident_id, now)
+
+    def incident_states(self, incident_ids: Sequence[str], now: float) -> list[IncidentState]:
+        return self.read.incident_states(incident_ids, now)
+
+    def open_incident_ids(self) -> list[str]:
+        return self.read.open_incident_ids()
+
+    def districts(self) -> list[str]:
+        """Districts that have cameras, sorted."""
+        return self.read.districts()
+
+    def district_cameras(self, district: str, now: float) -> DistrictCameras:
+        return self.read.district_cameras(district, now)
+
+    def responder_ids(self) -> list[str]:
+        return self.read.responder_ids()
+
+    def responder_state(self, responder_id: str) -> ResponderState:
+        return self.read.responder_state(responder_id)
+
+    def summary(self, now: float) -> Summary:
+        return self.read.summary(now)
+
+    def receipt_for(self, event: object, now: float) -> list[Effect]:
+        """The receipt owed for an SOS already journaled (a resend); changes nothing."""
+        return self.read.receipt_for(event, now)
+
+    # --- the shared context, for tests and tools -----------------------------------------
+
+    @property
+    def st(self) -> State:
+        return self.ctx.st
+
+    @property
+    def settings(self) -> EngineSettings:
+        return self.ctx.settings
+
+    @property
+    def district_map(self) -> DistrictMap:
+        return self.ctx.district_map
+
+    @property
+    def sos_index(self) -> GridIndex:
+        return self.ctx.sos_index
+
+    @property
+    def cam_index(self) -> PointIndexLike:
+        return self.ctx.cam_index
+
+    @property
+    def resp_index(self) -> PointIndexLike:
+        return self.ctx.resp_index
+
+    @property
+    def shelter_index(self) -> PointIndexLike:
+        return self.ctx.shelter_index
+
+    @property
+    def district_cams(self) -> dict[str, dict[str, None]]:
+        return self.ctx.district_cams
 
 
 _FLOAT_FIELDS = ("ts", "lat", "lon", "accuracy_m", "confidence", "sent", "expires")

@@ -1,4 +1,4 @@
-"""Geometry for the engine: distance, a small grid index, the district of a point.
+"""Geometry for the engine: a small grid index, and which point index to use.
 
 Pure and deterministic. ``console.engine.spatial.PointIndex`` (numpy) is preferred for
 the big sets (cameras, responders, shelters) when it is installed;
@@ -9,13 +9,10 @@ fallback. Longitude wrap-around at ±180° is not handled (one city).
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable
 from typing import Protocol
 
 from console.engine.spatial import PointIndex
-from console.sim.seoul import district_of
 from protocols.geo import EARTH_RADIUS_M, haversine_m
 
 M_PER_DEG = math.pi * EARTH_RADIUS_M / 180.0  # ~111,195 m per degree of latitude
@@ -180,21 +177,3 @@ def make_point_index(prefer_numpy: bool = True) -> PointIndexLike:
         index: PointIndexLike = PointIndex()
         return index
     return GridIndex()
-
-
-def load_district_of() -> Callable[[float, float], str]:
-    """``console.sim.seoul.district_of``, memoised on a ~100 m lattice.
-
-    The district of a point is taken at its position rounded to 0.001° (about
-    110 m × 90 m in Seoul): a pure function of the input, so still deterministic,
-    and a repeat costs a dict lookup.
-    """
-
-    @functools.lru_cache(maxsize=1 << 17)
-    def rounded(lat_milli: int, lon_milli: int) -> str:
-        return district_of(lat_milli / 1000.0, lon_milli / 1000.0)
-
-    def cached(lat: float, lon: float) -> str:
-        return rounded(round(lat * 1000.0), round(lon * 1000.0))
-
-    return cached

@@ -21,15 +21,15 @@ import heapq
 
 import msgspec
 
-from console.engine.base import CORE, EngineBase
+from console.engine.context import Context
 from console.engine.effects import Effect, PersonalDataRedacted
+from console.engine.incidents import CORE, record_history
 from console.engine.model import Incident
 from protocols.schemas import (
     CorrelatedEvent,
     HistoryEntry,
     IncidentKind,
     IncidentState,
-    IncidentStatus,
 )
 
 REDACTED = "redacted"  # stands in for the device id (an incident's ``source``, an SOS event's)
@@ -84,66 +84,53 @@ def redact_state(state: IncidentState, at: float, days: int, actor: str = CORE) 
     )
 
 
-class PrivacyHandlers(EngineBase):
-    """The retention schedule: a mixin over ``EngineBase``, composed in ``console.engine.engine``."""
+class Privacy:
+    """The retention schedule: when each closed incident's personal data is redacted."""
 
-    _redactions: list[tuple[float, str]]
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.st = ctx.st
+        self.retention_days = ctx.settings.privacy.retention_days
+        self.retention_s = self.retention_days * 86400.0
+        # (due, incident id), a heap built from State.closed: derived, not snapshotted.
+        self.queue: list[tuple[float, str]] = []
+        self.rebuild()
 
-    @property
-    def retention_s(self) -> float:
-        return self.cfg.privacy.retention_days * 86400.0
-
-    def redaction_due(self, inc: Incident) -> float | None:
+    def due(self, inc: Incident) -> float | None:
         """When a closed incident's personal data is redacted; None if never (open, or none left)."""
         if inc.closed_at is None or not inc.status.is_closed or not has_personal_data(inc):
             return None
         return inc.closed_at + self.retention_s
 
-    # --- the schedule (derived from State.closed) --------------------------------------
-
-    def _rebuild_indexes(self) -> None:
-        super()._rebuild_indexes()
-        self._rebuild_redactions()
-
-    def _rebuild_redactions(self) -> None:
+    def rebuild(self) -> None:
         heap = []
         for inc in self.st.closed.values():
-            due = self.redaction_due(inc)
+            due = self.due(inc)
             if due is not None:
                 heap.append((due, inc.id))
         heapq.heapify(heap)
-        self._redactions = heap
+        self.queue = heap
 
-    def _close(
-        self,
-        inc: Incident,
-        status: IncidentStatus,
-        now: float,
-        actor: str,
-        disposition: str | None,
-        effects: list[Effect],
-    ) -> None:
-        super()._close(inc, status, now, actor, disposition, effects)
-        due = self.redaction_due(inc)
+    def schedule(self, inc: Incident) -> None:
+        """Queue a just-closed incident (``Incidents.close`` calls this, and only it)."""
+        due = self.due(inc)
         if due is not None:
-            heapq.heappush(self._redactions, (due, inc.id))
+            heapq.heappush(self.queue, (due, inc.id))
             # Incidents forgotten before they came due leave stale entries: compact now and then.
-            if len(self._redactions) > 2 * len(self.st.closed) + _COMPACT_SLACK:
-                self._rebuild_redactions()
+            if len(self.queue) > 2 * len(self.st.closed) + _COMPACT_SLACK:
+                self.rebuild()
 
-    # --- tick ------------------------------------------------------------------------------
-
-    def _redact_due(self, now: float) -> list[Effect]:
+    def redact_due(self, now: float) -> list[Effect]:
         """Redact every closed incident due by ``now``. O(log n) per due entry, O(1) otherwise."""
-        heap = self._redactions
+        heap = self.queue
         effects: list[Effect] = []
-        days = self.cfg.privacy.retention_days
+        days = self.retention_days
         while heap and heap[0][0] <= now:
             due, incident_id = heapq.heappop(heap)
             inc = self.st.closed.get(incident_id)
-            if inc is None or self.redaction_due(inc) != due:
+            if inc is None or self.due(inc) != due:
                 continue  # forgotten, already redacted, or scheduled under another retention
             redact_incident(inc)
-            self._history(inc, now, CORE, REDACTED_ACTION, redaction_detail(days))
+            record_history(inc, now, CORE, REDACTED_ACTION, redaction_detail(days))
             effects.append(PersonalDataRedacted(incident_id))
         return effects

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from console.engine.base import EngineBase, has_position
-from console.engine.effects import Effect, SendReceipt
+from console.engine.cameras import camera_status
+from console.engine.context import Context
+from console.engine.effects import Effect
+from console.engine.incidents import has_position
 from console.engine.model import Incident
+from console.engine.responders import Responders
+from console.engine.sos import receipt
 from console.engine.spatial_batch import nearest_many
 from protocols.camera_pages import camera_counts
 from protocols.schemas import (
@@ -15,7 +19,6 @@ from protocols.schemas import (
     IncidentState,
     NearbyCamera,
     NearbyShelter,
-    Receipt,
     Recommendation,
     ResponderState,
     SosAlarm,
@@ -24,8 +27,19 @@ from protocols.schemas import (
 
 SHELTER_MEMO_MAX = 200_000  # positions remembered (about 100 bytes each plus the tuples)
 
+_ShelterMemo = dict[tuple[float, float], tuple[NearbyShelter, ...]]
 
-class ReadSide(EngineBase):
+
+class ReadSide:
+    """What the core publishes: incident, camera, responder states and the summary."""
+
+    def __init__(self, ctx: Context, responders: Responders) -> None:
+        self.ctx = ctx
+        self.st = ctx.st
+        self.responders = responders
+        # Nearest shelters by position, valid for the shelter index they were asked of.
+        self._shelter_memo: tuple[object, _ShelterMemo] = (None, {})
+
     def incident_state(self, incident_id: str, now: float) -> IncidentState:
         """An open or recently closed incident, with dispatch support (KeyError if unknown)."""
         return self.incident_states([incident_id], now)[0]
@@ -36,12 +50,12 @@ class ReadSide(EngineBase):
         fraction of the numpy calls; they were ~14 % of the core under a storm)."""
         incs = [self.st.incidents.get(i) or self.st.closed[i] for i in incident_ids]
         helped = [inc for inc in incs if inc.id in self.st.incidents and has_position(inc)]
-        k = self.cfg.dispatch.responders
+        k = self.ctx.settings.dispatch.responders
         found = nearest_many(
-            self.resp_index, [(i.lat, i.lon) for i in helped], k + 4, active_only=True
+            self.ctx.resp_index, [(i.lat, i.lon) for i in helped], k + 4, active_only=True
         )
         recommended = {
-            inc.id: tuple(self._recommend_from(near, k)) if k > 0 else ()
+            inc.id: tuple(self.responders.recommend_from(near, k)) if k > 0 else ()
             for inc, near in zip(helped, found, strict=True)
         }
         shelters = self._shelters_of(helped)
@@ -92,11 +106,11 @@ class ReadSide(EngineBase):
         )
 
     def _nearby_cameras(self, inc: Incident) -> tuple[NearbyCamera, ...]:
-        limit = self.cfg.dispatch.cameras
+        limit = self.ctx.settings.dispatch.cameras
         if limit <= 0:
             return ()
-        found = self.cam_index.within(
-            inc.lat, inc.lon, self.cfg.dispatch.camera_radius_m, limit=limit + 4
+        found = self.ctx.cam_index.within(
+            inc.lat, inc.lon, self.ctx.settings.dispatch.camera_radius_m, limit=limit + 4
         )
         found.sort(key=lambda kd: (kd[1], kd[0]))
         out = []
@@ -108,7 +122,7 @@ class ReadSide(EngineBase):
                 NearbyCamera(
                     camera_id=cam.id,
                     distance_m=round(dist, 1),
-                    status=self._camera_status(cam),
+                    status=camera_status(cam),
                     name=cam.name,
                     snapshot_url=inc.snapshots.get(cam.id),
                 )
@@ -118,21 +132,21 @@ class ReadSide(EngineBase):
     def _shelters_of(self, incs: list[Incident]) -> dict[str, tuple[NearbyShelter, ...]]:
         """Memoised by position: shelters only change with ``set_shelters``, which builds a
         new index (and so empties the memo). Positions not in the memo are asked at once."""
-        memo = self.__dict__.get("_shelter_memo")
-        if memo is None or memo[0] is not self.shelter_index:
-            memo = (self.shelter_index, {})
-            self.__dict__["_shelter_memo"] = memo
-        cache: dict[tuple[float, float], tuple[NearbyShelter, ...]] = memo[1]
+        index = self.ctx.shelter_index
+        memo = self._shelter_memo
+        if memo[0] is not index:
+            memo = self._shelter_memo = (index, {})
+        cache = memo[1]
         missing = list(dict.fromkeys((i.lat, i.lon) for i in incs if (i.lat, i.lon) not in cache))
-        k = self.cfg.dispatch.shelters
+        k = self.ctx.settings.dispatch.shelters
         if len(cache) + len(missing) > SHELTER_MEMO_MAX:
             cache.clear()
             missing = list(dict.fromkeys((i.lat, i.lon) for i in incs))
         if missing:
-            if k <= 0 or not self.shelters_by_id:
+            if k <= 0 or not self.ctx.shelters_by_id:
                 found: list[list[tuple[str, float]]] = [[] for _ in missing]
             else:
-                found = nearest_many(self.shelter_index, missing, k + 4, active_only=False)
+                found = nearest_many(self.ctx.shelter_index, missing, k + 4, active_only=False)
             for position, near in zip(missing, found, strict=True):
                 cache[position] = self._shelters_from(near, k)
         return {i.id: cache[(i.lat, i.lon)] for i in incs}
@@ -141,7 +155,7 @@ class ReadSide(EngineBase):
         found.sort(key=lambda kd: (kd[1], kd[0]))
         out = []
         for shelter_id, dist in found[:k]:
-            s = self.shelters_by_id[shelter_id]
+            s = self.ctx.shelters_by_id[shelter_id]
             out.append(
                 NearbyShelter(
                     shelter_id=s.id,
@@ -158,16 +172,16 @@ class ReadSide(EngineBase):
         return list(self.st.incidents)
 
     def districts(self) -> list[str]:
-        return sorted(self.district_cams)
+        return sorted(self.ctx.district_cams)
 
     def district_cameras(self, district: str, now: float) -> DistrictCameras:
         cells = []
-        for camera_id in sorted(self.district_cams.get(district, ())):
+        for camera_id in sorted(self.ctx.district_cams.get(district, ())):
             cam = self.st.cameras[camera_id]
             cells.append(
                 CameraCell(
                     id=cam.id,
-                    status=self._camera_status(cam),
+                    status=camera_status(cam),
                     lat=cam.lat if cam.lat is not None else 0.0,
                     lon=cam.lon if cam.lon is not None else 0.0,
                     name=cam.name,
@@ -219,5 +233,4 @@ class ReadSide(EngineBase):
         seen = self.st.alarms.get(f"{event.source}/{event.alarm_id}")
         if seen is None:
             return []
-        receipt = Receipt(alarm_id=event.alarm_id, source=event.source, incident_id=seen[0], ts=now)
-        return [SendReceipt(receipt)]
+        return [receipt(event, seen[0], now)]

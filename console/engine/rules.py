@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from console.config import DispatchConfig, PriorityConfig
+from console.engine.settings import DispatchConfig, PriorityConfig
 from protocols.schemas import CameraHealthStatus, CctvKind, SosTrigger, UnitKind
 
 NIGHT_RAISED = frozenset({CctvKind.LOITERING, CctvKind.INTRUSION})

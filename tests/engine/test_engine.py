@@ -32,6 +32,7 @@ from tests.engine.test_engine_support import (
     engine,
     reply_of,
     responder,
+    restore,
     sos,
 )
 
@@ -157,8 +158,8 @@ def test_illegal_transitions_are_refused_and_change_nothing(
     before = eng.snapshot()
     r = do(eng, action)
     assert not r.ok and words in r.reason
-    after = Engine.restore(Config(), eng.snapshot())
-    after.st.replies = Engine.restore(Config(), before).st.replies
+    after = restore(Config(), eng.snapshot())
+    after.st.replies = restore(Config(), before).st.replies
     assert after.snapshot() == before
 
 
@@ -313,7 +314,7 @@ def test_shelters_and_cameras_near_an_incident(eng: Engine) -> None:
     assert [x.shelter_id for x in s.shelters] == ["S1", "S2"]
     assert [c.camera_id for c in s.cameras] == ["near"]
     assert s.cameras[0].status.value == "online"
-    restored = Engine.restore(Config(), eng.snapshot())
+    restored = restore(Config(), eng.snapshot())
     assert restored.incident_state(I1, DAY) == s
 
 
@@ -401,7 +402,7 @@ def test_closed_incident_never_escalates(eng: Engine) -> None:
 
 
 def test_sla_uses_config() -> None:
-    e = Engine(Config(sla=SlaConfig(ack_p1_s=5, dispatch_p1_s=7)))
+    e = engine(Config(sla=SlaConfig(ack_p1_s=5, dispatch_p1_s=7)))
     e.handle_event(sos(), DAY)
     assert e.incident_state(I1, DAY).ack_deadline == DAY + 5
     assert e.tick(DAY + 5)

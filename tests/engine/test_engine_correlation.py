@@ -201,11 +201,11 @@ def test_cctv_from_unknown_camera() -> None:
 
 def test_higher_priority_event_raises_the_incident() -> None:
     cfg = Config(priority=PriorityConfig(fight=1))
-    e = Engine(cfg)
+    e = engine(cfg)
     e.handle_event(camera("cam1"), DAY)
     e.handle_event(cctv("e1", "cam1", CctvKind.FIGHT, lat=LAT, lon=LON), DAY)
     assert e.incident_state(I1, DAY).ack_deadline == DAY + 30
-    e2 = Engine(Config(priority=PriorityConfig(scream=1)))
+    e2 = engine(Config(priority=PriorityConfig(scream=1)))
     e2.handle_event(camera("cam1"), DAY)
     e2.handle_event(cctv("e1", "cam1", CctvKind.SCREAM), DAY)
     assert e2.incident_state(I1, DAY).priority == 1

@@ -7,7 +7,6 @@ import msgspec
 from console.config import Config
 from console.core.ingest import confidence_bucket, dedupe_key
 from console.engine.effects import IncidentChanged, IncidentClosed, NewHighPriority
-from console.engine.engine import Engine
 from protocols.public_alert import CapReference, PublicAlert
 from protocols.schemas import (
     Action,
@@ -18,7 +17,18 @@ from protocols.schemas import (
     ResponderStatus,
     UnitKind,
 )
-from tests.engine.test_engine_support import DAY, LAT, LON, camera, cctv, do, engine, responder, sos
+from tests.engine.test_engine_support import (
+    DAY,
+    LAT,
+    LON,
+    camera,
+    cctv,
+    do,
+    engine,
+    responder,
+    restore,
+    sos,
+)
 
 # --- a. position-only responder reports ---------------------------------------------------
 
@@ -238,7 +248,7 @@ def test_alerts_replay_and_snapshot_identically() -> None:
     for message, now in inputs:
         assert a.handle_event(message, now) == b.handle_event(message, now)
     assert a.snapshot() == b.snapshot()
-    restored = Engine.restore(Config(), a.snapshot())
+    restored = restore(Config(), a.snapshot())
     assert restored.snapshot() == a.snapshot()
     assert restored.handle_event(alert("B2", "Cancel", refs=("B1",)), DAY + 40) == a.handle_event(
         alert("B2", "Cancel", refs=("B1",)), DAY + 40

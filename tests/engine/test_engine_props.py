@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from console.config import Config
 from console.engine.effects import Effect, SendReceipt, SendReply
 from console.engine.engine import Engine
+from console.engine.settings import EngineSettings
 from protocols.public_alert import CapReference, PublicAlert
 from protocols.schemas import (
     Action,
@@ -162,7 +163,7 @@ def apply(engine: Engine, raw: tuple[Any, ...], now: float) -> list[Effect]:
 def run(
     seq: list[tuple[tuple[Any, ...], float]], engine: Engine | None = None
 ) -> tuple[Engine, list[list[Effect]]]:
-    engine = engine or Engine(Config())
+    engine = engine or Engine(EngineSettings(), Config().city.district_map())
     out = []
     if not engine.st.cameras:
         for message, now in setup_inputs():
@@ -229,7 +230,7 @@ def test_snapshot_restore_continue_equals_uninterrupted(
     cut = min(cut, len(seq))
     whole, effects_whole = run(seq)
     first, effects_first = run(seq[:cut])
-    restored = Engine.restore(Config(), first.snapshot())
+    restored = Engine.restore(EngineSettings(), Config().city.district_map(), first.snapshot())
     now = DAY + sum(dt for _, dt in seq[:cut])
     effects_rest = []
     for raw, dt in seq[cut:]:

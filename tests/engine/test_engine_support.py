@@ -33,7 +33,12 @@ _ids = itertools.count(1)
 
 
 def engine(config: Config | None = None, **kw: object) -> Engine:
-    return Engine(config or Config(), **kw)  # type: ignore[arg-type]
+    config = config or Config()
+    return Engine(config.engine_settings(), config.city.district_map(), **kw)  # type: ignore[arg-type]
+
+
+def restore(config: Config, data: bytes) -> Engine:
+    return Engine.restore(config.engine_settings(), config.city.district_map(), data)
 
 
 def sos(

@@ -55,7 +55,7 @@ NAME, PHONE, DEVICE = "Kim Minji", "010-0000-0000", "dev1"
 
 
 def _engine(cfg: Config = CFG) -> Engine:
-    e = Engine(cfg)
+    e = Engine(cfg.engine_settings(), cfg.city.district_map())
     e.handle_event(camera("cam1"), DAY - 10)
     e.handle_event(responder("P-1"), DAY - 10)
     return e
@@ -155,7 +155,7 @@ def test_incidents_without_personal_data_are_not_scheduled() -> None:
     e.handle_event(cctv("e1", "cam1", CctvKind.FIGHT), DAY)
     assert reply_of(e.handle_command(cmd(Action.FALSE_ALARM, I1), DAY + 60)).ok
     assert e.tick(DAY + 10 * RETENTION) == []
-    assert e._redactions == []
+    assert e.privacy.queue == []
 
 
 def test_several_due_in_one_tick_go_in_due_order() -> None:
@@ -180,14 +180,14 @@ def test_sla_escalation_and_redaction_share_one_tick() -> None:
 
 
 def test_forgotten_incidents_leave_no_schedule_behind(monkeypatch: Any) -> None:
-    monkeypatch.setattr("console.engine.base.MAX_CLOSED", 3)
+    monkeypatch.setattr("console.engine.incidents.MAX_CLOSED", 3)
     monkeypatch.setattr("console.engine.privacy._COMPACT_SLACK", 0)
     e = _engine()
     for n in range(1, 21):
         e.handle_event(sos(f"a{n}", device=f"d{n}"), DAY + n)
         assert reply_of(e.handle_command(cmd(Action.FALSE_ALARM, f"I-{n:06d}"), DAY + n)).ok
     assert len(e.st.closed) == 3
-    assert len(e._redactions) <= 2 * 3
+    assert len(e.privacy.queue) <= 2 * 3
     assert len(e.tick(DAY + 100 + RETENTION)) == 3  # only those it still holds
 
 
@@ -196,16 +196,16 @@ def test_snapshot_restore_then_redaction_equals_uninterrupted() -> None:
     due = _closed_sos(live)
     # A snapshot of a closed, not yet redacted incident: the schedule is rebuilt on restore
     # (it is derived from the closed incidents, so older snapshots restore with it too).
-    restored = Engine.restore(CFG, live.snapshot())
+    restored = Engine.restore(CFG.engine_settings(), CFG.city.district_map(), live.snapshot())
     assert restored.snapshot() == live.snapshot()
     assert restored.tick(due - 1.0) == live.tick(due - 1.0) == []
     assert restored.tick(due) == live.tick(due) == [PersonalDataRedacted(I1)]
     assert restored.snapshot() == live.snapshot()
     assert restored.incident_state(I1, due) == live.incident_state(I1, due)
     # And a snapshot after the redaction restores redacted, with nothing left to do.
-    again = Engine.restore(CFG, live.snapshot())
+    again = Engine.restore(CFG.engine_settings(), CFG.city.district_map(), live.snapshot())
     _assert_redacted(again.incident_state(I1, due))
-    assert again._redactions == [] and again.tick(due + RETENTION) == []
+    assert again.privacy.queue == [] and again.tick(due + RETENTION) == []
 
 
 # --- the journal: replay, rebuild and export -------------------------------------------------
@@ -217,7 +217,7 @@ class LiveCore:
 
     def __init__(self, journal: Journal, cfg: Config = CFG) -> None:
         self.journal, self.cfg = journal, cfg
-        self.engine = Engine(cfg)
+        self.engine = Engine(cfg.engine_settings(), cfg.city.district_map())
 
     def event(self, message: Any, now: float, source: str = "app", kind: str = "sos") -> None:
         self.journal.append(now, RecordKind.EVENT, topics.raw(source, kind), codec.encode(message))
@@ -411,7 +411,7 @@ redaction_steps = st.lists(
 def _run(
     seq: list[tuple[tuple[Any, ...], float]], engine: Engine | None = None, start: float = DAY
 ) -> tuple[Engine, list[list[Effect]], float]:
-    engine = engine or Engine(SHORT)
+    engine = engine or Engine(SHORT.engine_settings(), SHORT.city.district_map())
     if not engine.st.cameras:
         for message, t in props.setup_inputs():
             engine.handle_event(message, t)
@@ -441,7 +441,7 @@ def test_redaction_survives_snapshot_restore_and_replay(
     assert again.snapshot() == whole.snapshot() and effects_again == effects_whole
     cut = min(cut, len(seq))
     first, effects_first, mid = _run(seq[:cut])
-    restored = Engine.restore(SHORT, first.snapshot())
+    restored = Engine.restore(SHORT.engine_settings(), SHORT.city.district_map(), first.snapshot())
     _, effects_rest, _ = _run(seq[cut:], restored, start=mid)
     assert restored.snapshot() == whole.snapshot()
     assert effects_first + effects_rest == effects_whole

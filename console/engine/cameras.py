@@ -1,0 +1,163 @@
+"""Cameras: registration, their health reports, and the fault incidents those open.
+
+A camera is known from its first health report or its first CCTV event (which
+must then carry a position). A transition into a fault opens a ``camera-fault``
+incident; further faults within the flap window fold into it; recovery is
+recorded there and leaves closing it to the operator.
+"""
+
+from __future__ import annotations
+
+from console.engine.context import Context
+from console.engine.effects import CameraChanged, Effect, IncidentChanged
+from console.engine.incidents import CORE, Incidents, record_history
+from console.engine.model import PART_FAULT, Camera, Incident
+from console.engine.rules import FAULTS, fault_title
+from protocols.schemas import (
+    CameraHealth,
+    CameraHealthStatus,
+    CameraStatus,
+    CorrelatedEvent,
+    IncidentKind,
+    IncidentStatus,
+)
+
+
+def camera_status(cam: Camera) -> CameraStatus:
+    """``alarm`` while an open incident holds a live event of the camera, else its health."""
+    if cam.alarms:
+        return CameraStatus.ALARM
+    return CameraStatus(cam.health.value)
+
+
+class Cameras:
+    """The camera registry, its spatial and per-district indexes, and camera faults."""
+
+    def __init__(self, ctx: Context, incidents: Incidents) -> None:
+        self.ctx = ctx
+        self.st = ctx.st
+        self.incidents = incidents
+
+    def handle(self, ev: CameraHealth, now: float) -> list[Effect]:
+        st = self.st
+        self.ctx.prune(now)
+        st.events_total += 1
+        effects: list[Effect] = []
+        cam = st.cameras.get(ev.camera_id)
+        changed = False
+        if cam is None:
+            cam = self.register(ev.camera_id, ev.lat, ev.lon, now, effects, ev.name, ev.district)
+        else:
+            changed = self._describe(cam, ev, effects)
+        cam.last_seen = max(cam.last_seen, now)
+        old_health = cam.health
+        if ev.status is not old_health:
+            cam.health = ev.status
+            changed = True
+            self._fault(cam, old_health, ev, now, effects)
+        if changed:
+            effects.append(CameraChanged(cam.id, cam.district))
+        return effects
+
+    def register(
+        self,
+        camera_id: str,
+        lat: float | None,
+        lon: float | None,
+        now: float,
+        effects: list[Effect],
+        name: str | None = None,
+        district: str | None = None,
+    ) -> Camera:
+        if not district:
+            district = (
+                self.ctx.district(lat, lon) if lat is not None and lon is not None else "unknown"
+            )
+        cam = Camera(
+            id=camera_id, name=name or camera_id, district=district, lat=lat, lon=lon, last_seen=now
+        )
+        self.st.cameras[camera_id] = cam
+        self._index(cam, None)
+        effects.append(CameraChanged(cam.id, cam.district))
+        return cam
+
+    def _index(self, cam: Camera, old_district: str | None) -> None:
+        if cam.lat is not None and cam.lon is not None:
+            self.ctx.cam_index.upsert(cam.id, cam.lat, cam.lon)
+        district_cams = self.ctx.district_cams
+        if old_district is not None and old_district != cam.district:
+            members = district_cams.get(old_district)
+            if members is not None:
+                members.pop(cam.id, None)
+                if not members:
+                    del district_cams[old_district]
+        district_cams.setdefault(cam.district, {})[cam.id] = None
+
+    def _describe(self, cam: Camera, ev: CameraHealth, effects: list[Effect]) -> bool:
+        """Apply the descriptive fields of a health report; True if any changed."""
+        changed = False
+        old_district = cam.district
+        if ev.name is not None and ev.name != cam.name:
+            cam.name, changed = ev.name, True
+        if ev.lat is not None and ev.lon is not None and (ev.lat, ev.lon) != (cam.lat, cam.lon):
+            cam.lat, cam.lon, changed = ev.lat, ev.lon, True
+            if not ev.district:
+                cam.district = self.ctx.district(ev.lat, ev.lon, cam.district)
+        if ev.district:
+            cam.district = ev.district
+        if changed or cam.district != old_district:
+            self._index(cam, old_district)
+            if cam.district != old_district:
+                effects.append(CameraChanged(cam.id, old_district))
+            changed = True
+        return changed
+
+    def _fault(
+        self,
+        cam: Camera,
+        old: CameraHealthStatus,
+        ev: CameraHealth,
+        now: float,
+        effects: list[Effect],
+    ) -> None:
+        st = self.st
+        incidents = self.incidents
+        open_id = st.fault_open.get(cam.id)
+        inc = st.incidents.get(open_id) if open_id is not None else None
+        event = CorrelatedEvent(
+            ts=ev.ts, kind=ev.status.value, source=cam.id, detail=f"{old.value} → {ev.status.value}"
+        )
+        if ev.status not in FAULTS:
+            if inc is not None:  # recovery: recorded, the operator closes the fault
+                incidents.add_event(inc, event, now)
+                inc.last_event = now
+                effects.append(IncidentChanged(inc.id))
+            return
+        if inc is not None and now - inc.last_event <= self.ctx.settings.correlation.flap_window_s:
+            incidents.add_event(inc, event, now)
+            inc.last_event = now
+            effects.append(IncidentChanged(inc.id))
+            return
+        priority = self.ctx.settings.priority.camera_fault
+        has_pos = cam.lat is not None and cam.lon is not None
+        inc = Incident(
+            id=incidents.next_id(),
+            kind=IncidentKind.CAMERA_FAULT,
+            priority=priority,
+            status=IncidentStatus.NEW,
+            lat=cam.lat if cam.lat is not None else 0.0,
+            lon=cam.lon if cam.lon is not None else 0.0,
+            district=cam.district,
+            place=(cam.name or cam.id)[:200] if has_pos else "position unknown",
+            source=cam.id,
+            title=fault_title(ev.status, cam.name or cam.id),
+            created=now,
+            updated=now,
+            events=[event],
+            parts={PART_FAULT: priority},
+            last_event=now,
+            camera_id=cam.id,
+        )
+        record_history(inc, now, CORE, "opened", f"camera {cam.id} {ev.status.value}")
+        st.fault_open[cam.id] = inc.id
+        incidents.open(inc, now, effects)

@@ -1,0 +1,221 @@
+"""Smart-CCTV events: correlated with an open SOS, folded, updated, withdrawn.
+
+A CCTV event near an open SOS (``radius_m``, ``window_s``) joins it; otherwise
+it folds into its camera's open incident of the same kind (``cctv_fold_s``), or
+opens one. The same event id again may be an update (a new kind, a higher
+confidence) or a withdrawal; each event is a *part* of its incident, and the
+incident's priority is the most urgent live part.
+"""
+
+from __future__ import annotations
+
+from console.engine.cameras import Cameras
+from console.engine.context import Context
+from console.engine.effects import Effect, IncidentChanged, Rejected
+from console.engine.incidents import CORE, Incidents, record_history
+from console.engine.model import Incident
+from console.engine.rules import cctv_priority, cctv_title
+from console.engine.sos import SosAlarms
+from protocols.schemas import CctvEvent, CorrelatedEvent, IncidentKind, IncidentStatus
+
+
+class CctvEvents:
+    """CCTV events into incidents; they join an open SOS nearby before anything else."""
+
+    def __init__(
+        self, ctx: Context, incidents: Incidents, cameras: Cameras, sos: SosAlarms
+    ) -> None:
+        self.ctx = ctx
+        self.st = ctx.st
+        self.incidents = incidents
+        self.cameras = cameras
+        self.sos = sos
+
+    def handle(self, ev: CctvEvent, now: float) -> list[Effect]:
+        st = self.st
+        ctx = self.ctx
+        incidents = self.incidents
+        key = f"{ev.camera_id}/{ev.event_id}"
+        seen = st.cctv_events.get(key)
+        if ev.withdrawn:
+            return self._withdraw(ev, key, seen[0] if seen else None, now)
+        if seen is not None:
+            return self._update(ev, key, seen[0], now)
+        ctx.prune(now)
+        effects: list[Effect] = []
+        cam = st.cameras.get(ev.camera_id)
+        lat = ev.lat if ev.lat is not None else (cam.lat if cam else None)
+        lon = ev.lon if ev.lon is not None else (cam.lon if cam else None)
+        if lat is None or lon is None:
+            st.rejected_total += 1
+            return [
+                Rejected(f"CCTV event {ev.event_id}: camera {ev.camera_id} has no known position")
+            ]
+        st.events_total += 1
+        if cam is None:
+            cam = self.cameras.register(ev.camera_id, lat, lon, now, effects)
+        cam.last_seen = max(cam.last_seen, now)
+        priority = cctv_priority(ctx.settings.priority, ev.kind, now)
+        part = f"cctv:{key}"
+        event = CorrelatedEvent(
+            ts=ev.ts,
+            kind=ev.kind.value,
+            source=ev.camera_id,
+            detail=f"confidence {ev.confidence:.2f}, event {ev.event_id}"[:200],
+            snapshot_url=ev.snapshot_url,
+        )
+        target = self.sos.nearest_open(lat, lon, now)
+        fold_key = f"{ev.camera_id}/{ev.kind.value}"
+        if target is None:
+            fold_id = st.cctv_open.get(fold_key)
+            fold = st.incidents.get(fold_id) if fold_id is not None else None
+            if fold is not None and now - fold.last_event <= ctx.settings.correlation.cctv_fold_s:
+                target = fold
+        if target is not None:
+            incidents.add_event(target, event, now)
+            target.parts[part] = priority
+            if target.kind is IncidentKind.CCTV:
+                target.last_event = now
+            incidents.reprioritise(target, now, effects)
+            effects.append(IncidentChanged(target.id))
+        else:
+            target = Incident(
+                id=incidents.next_id(),
+                kind=IncidentKind.CCTV,
+                priority=priority,
+                status=IncidentStatus.NEW,
+                lat=lat,
+                lon=lon,
+                district=cam.district,
+                place=(cam.name or cam.id)[:200],
+                source=ev.camera_id,
+                title=cctv_title(ev.kind, cam.name or cam.id),
+                created=now,
+                updated=now,
+                events=[event],
+                parts={part: priority},
+                last_event=now,
+                camera_id=ev.camera_id,
+                cctv_kind=ev.kind.value,
+            )
+            record_history(target, now, CORE, "opened", f"{ev.kind.value} on {ev.camera_id}")
+            st.cctv_open[fold_key] = target.id
+            incidents.open(target, now, effects)
+        if ev.snapshot_url:
+            target.snapshots[ev.camera_id] = ev.snapshot_url
+        incidents.camera_alarm(target, ev.camera_id, +1, effects)
+        st.cctv_events[key] = (target.id, now)
+        st.cctv_latest[key] = (ev.kind.value, now, ev.confidence)
+        return effects
+
+    def _update(self, ev: CctvEvent, key: str, incident_id: str, now: float) -> list[Effect]:
+        """The same event id again (a Frigate ``update``).
+
+        A new kind or a higher confidence is recorded on its incident and may raise
+        the priority (never lower it: withdrawal is the way down); the same kind at
+        the same or a lower confidence is the same event again and changes nothing.
+        """
+        st = self.st
+        prev = st.cctv_latest.get(key)
+        if prev is None:
+            return []  # held since before updates were tracked: the same event again
+        prev_kind, first_seen, prev_confidence = prev
+        kind_changed = ev.kind.value != prev_kind
+        if not kind_changed and ev.confidence <= prev_confidence:
+            return []  # the same event again
+        inc = st.incidents.get(incident_id)
+        part = f"cctv:{key}"
+        if inc is None or part not in inc.parts:
+            return []  # its incident is closed, or the event was withdrawn
+        self.ctx.prune(now)
+        st.events_total += 1
+        effects: list[Effect] = []
+        inc.parts[part] = min(
+            inc.parts[part], cctv_priority(self.ctx.settings.priority, ev.kind, now)
+        )
+        st.cctv_latest[key] = (ev.kind.value, first_seen, max(prev_confidence, ev.confidence))
+        if kind_changed:
+            change = f"{prev_kind} → {ev.kind.value}"
+        else:
+            change = f"confidence {prev_confidence:.2f} → {ev.confidence:.2f}"
+        self.incidents.add_event(
+            inc,
+            CorrelatedEvent(
+                ts=ev.ts,
+                kind=ev.kind.value,
+                source=ev.camera_id,
+                detail=f"update: {change}, event {ev.event_id}"[:200],
+                snapshot_url=ev.snapshot_url,
+            ),
+            now,
+        )
+        if kind_changed:
+            record_history(inc, now, CORE, "updated", f"event {ev.event_id}: {change}")
+            if (
+                inc.kind is IncidentKind.CCTV
+                and inc.camera_id == ev.camera_id
+                and list(inc.parts) == [part]
+            ):
+                self._rekind(inc, ev)
+        if inc.kind is IncidentKind.CCTV:
+            inc.last_event = now
+        if ev.snapshot_url:
+            inc.snapshots[ev.camera_id] = ev.snapshot_url
+        self.incidents.reprioritise(inc, now, effects)
+        effects.append(IncidentChanged(inc.id))
+        return effects
+
+    def _rekind(self, inc: Incident, ev: CctvEvent) -> None:
+        """A CCTV incident of one event whose kind changed: new title, new fold key."""
+        st = self.st
+        old_fold = f"{inc.camera_id}/{inc.cctv_kind}"
+        if st.cctv_open.get(old_fold) == inc.id:
+            del st.cctv_open[old_fold]
+        inc.cctv_kind = ev.kind.value
+        st.cctv_open.setdefault(f"{ev.camera_id}/{ev.kind.value}", inc.id)
+        cam = st.cameras.get(ev.camera_id)
+        inc.title = cctv_title(ev.kind, (cam.name or cam.id) if cam else ev.camera_id)
+
+    def _withdraw(
+        self, ev: CctvEvent, key: str, incident_id: str | None, now: float
+    ) -> list[Effect]:
+        st = self.st
+        incidents = self.incidents
+        inc = st.incidents.get(incident_id) if incident_id is not None else None
+        part = f"cctv:{key}"
+        if inc is None or part not in inc.parts:
+            # Unknown, already withdrawn, or its incident is closed: nothing left to change.
+            return []
+        self.ctx.prune(now)
+        st.events_total += 1
+        effects: list[Effect] = []
+        del inc.parts[part]
+        incidents.add_event(
+            inc,
+            CorrelatedEvent(
+                ts=ev.ts,
+                kind="withdrawn",
+                source=ev.camera_id,
+                detail=f"{ev.kind.value} event {ev.event_id} withdrawn by the analytics"[:200],
+            ),
+            now,
+        )
+        incidents.camera_alarm(inc, ev.camera_id, -1, effects)
+        if inc.kind is IncidentKind.CCTV and not inc.parts:
+            if not inc.responders:
+                incidents.close(
+                    inc,
+                    IncidentStatus.FALSE_ALARM,
+                    now,
+                    CORE,
+                    "withdrawn by the analytics",
+                    effects,
+                )
+                return effects
+            record_history(
+                inc, now, CORE, "withdrawn", "all events withdrawn; units still assigned"
+            )
+        else:
+            incidents.reprioritise(inc, now, effects)
+        effects.append(IncidentChanged(inc.id))
+        return effects
