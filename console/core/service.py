@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from console.core import shelters as shelter_source
 from console.core.broker_watch import DropWatch, parse_counter
 from console.core.foreign import pack_snapshot
 from console.core.ingest import Accepted, Adapted, Reader
+from console.core.journal_checks import close_at_stop, open_checked
 from console.core.publisher import (
     Dirty,
     Outbox,
@@ -35,10 +37,11 @@ from console.core.publisher import (
 )
 from console.core.rebuild import TICK_KEY, rebuild
 from console.engine.effects import Effect
-from console.journal.store import Journal, JournalError, RecordKind, open_journal
+from console.journal.store import Journal, JournalError, RecordKind
 from protocols import codec, topics
 from protocols.mqtt import ConnectionState, Incoming, NotConnected, Transport
 from protocols.schemas import Command, Presence, Summary
+from protocols.text import printable_struct
 
 log = logging.getLogger("ansim.core")
 
@@ -133,7 +136,8 @@ class Core:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await self._flush_quietly()
-        self.journal.close()
+        if close_at_stop(self.journal):
+            self.failed = self.failed or "journal"
 
     def stop(self) -> None:
         self._stopping.set()
@@ -213,10 +217,9 @@ class Core:
             return
         if not isinstance(result, Accepted):
             self.rejected_total += 1
-            self.journal.append(
-                now, RecordKind.DEAD, message.topic, message.payload, reason=result.reason
-            )
-            log.warning("rejected a payload on %s: %s", message.topic, result.reason)
+            seq = self.journal.dead_letter(now, message.topic, message.payload, result.reason)
+            if seq is not None:  # past a source's budget refusals are only counted: no log flood
+                log.warning("rejected a payload on %s: %s", message.topic, result.reason)
             return
         duplicate = bool(result.key) and self.journal.has_key(result.key)
         if duplicate:
@@ -256,7 +259,7 @@ class Core:
             self.operators.pop(operator, None)
             return
         try:
-            presence: Presence = codec.decode(message.payload, Presence)
+            presence: Presence = printable_struct(codec.decode(message.payload, Presence))
         except codec.WireError as exc:
             log.warning("bad presence from %s: %s", operator, exc.reason)
             return
@@ -439,7 +442,11 @@ class Core:
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
-    journal = open_journal(cfg.journal, getattr(args, "journal", None))
+    try:
+        journal, _ = open_checked(cfg, getattr(args, "journal", None))
+    except JournalError as exc:
+        print(f"ansim core: {exc}", file=sys.stderr)
+        return 2
     core = Core(cfg, journal, client_id=getattr(args, "client_id", None))
     return _run_until_signalled(core)
 

@@ -11,12 +11,16 @@ had in fact landed, recognises its own rows at the tail instead of writing them 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
-from console.journal.store import GENESIS, Journal, JournalError, Row, check_tail
+from console.journal.chain import GENESIS, JournalError, Row, check_tail
+from console.journal.dead import DeadCount
+from console.journal.store import Journal
 
 TABLE_COMMENT: Final = "ansim journal v1"  # marks the table as ours, and its format
 
@@ -44,6 +48,29 @@ CREATE TRIGGER journal_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON journal
 COMMENT ON TABLE journal IS 'ansim journal v1';
 """
 
+# Dead letters counted instead of stored (console.journal.dead), one row per source,
+# updated in the commit's transaction. IF NOT EXISTS: journals made before it get it
+# when next opened.
+_COUNTS_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS dead_counts (
+    source     TEXT             PRIMARY KEY,
+    suppressed BIGINT           NOT NULL,
+    bytes      BIGINT           NOT NULL,
+    first_ts   DOUBLE PRECISION NOT NULL,
+    last_ts    DOUBLE PRECISION NOT NULL
+);
+"""
+
+_ADD_COUNTS: Final = """
+INSERT INTO dead_counts (source, suppressed, bytes, first_ts, last_ts)
+VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT (source) DO UPDATE SET
+    suppressed = dead_counts.suppressed + excluded.suppressed,
+    bytes = dead_counts.bytes + excluded.bytes,
+    first_ts = LEAST(dead_counts.first_ts, excluded.first_ts),
+    last_ts = GREATEST(dead_counts.last_ts, excluded.last_ts)
+"""
+
 # One writer at a time, across processes: held for the write transaction only.
 _LOCK_ID: Final = 0x616E73696D6A6E6C  # "ansimjnl"
 
@@ -65,11 +92,29 @@ def _safe_dsn(dsn: str) -> str:
     return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", re.sub(r"password=\S+", "password=***", dsn))
 
 
+def default_head_path(dsn: str, directory: Path) -> Path:
+    """The head file for the database of ``dsn``: named after its server and database, in
+    ``directory`` (the core's own disk, out of reach of whoever can only reach the database)."""
+    try:
+        info = conninfo_to_dict(dsn)
+    except psycopg.Error:
+        info = {}
+    name = "-".join(
+        str(info.get(k) or d) for k, d in (("host", "local"), ("port", 5432), ("dbname", "db"))
+    )
+    return directory / ("journal-pg-" + re.sub(r"[^A-Za-z0-9._-]", "_", name) + ".head")
+
+
 class PostgresJournal(Journal):
-    def __init__(self, dsn: str, *, connect_timeout: float = 5.0) -> None:
-        super().__init__()
+    """``head_path``: the head file (console.journal.head); none unless given, since the
+    database has no file beside which to put it (open_journal gives a default)."""
+
+    def __init__(
+        self, dsn: str, *, connect_timeout: float = 5.0, head_path: Path | None = None
+    ) -> None:
+        super().__init__(head_path)
         self.dsn = dsn
-        self._where = _safe_dsn(dsn)
+        self._where = self.where = _safe_dsn(dsn)
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Any] | None = None
         try:
@@ -123,6 +168,7 @@ class PostgresJournal(Journal):
                         f"{self._where}: table 'journal' exists but is not an Ansim journal "
                         f"(comment {comment!r}, expected {TABLE_COMMENT!r}); refusing to use it"
                     )
+                conn.execute(_COUNTS_SCHEMA)
         except psycopg.Error as exc:
             raise self._explain("open the journal", exc) from None
 
@@ -146,7 +192,13 @@ class PostgresJournal(Journal):
 
     # --- storage primitives -----------------------------------------------------------
 
-    def _write(self, rows: Sequence[Row], after_seq: int, after_hash: bytes) -> None:
+    def _write(
+        self,
+        rows: Sequence[Row],
+        after_seq: int,
+        after_hash: bytes,
+        counts: Mapping[str, DeadCount] | None = None,
+    ) -> None:
         conn = self._connection()
         try:
             with conn.transaction():
@@ -159,6 +211,15 @@ class PostgresJournal(Journal):
                 ):
                     for row in rows:
                         copy.write_row(row)
+                if counts:
+                    with conn.cursor() as cur:
+                        cur.executemany(
+                            _ADD_COUNTS,
+                            [
+                                (s, c.suppressed, c.bytes, c.first_ts, c.last_ts)
+                                for s, c in counts.items()
+                            ],
+                        )
         except psycopg.Error as exc:
             raise self._explain(f"commit {len(rows)} records", exc) from None
 
@@ -188,6 +249,10 @@ class PostgresJournal(Journal):
         q = f"SELECT {_COLUMNS} FROM journal WHERE kind = %s ORDER BY seq DESC LIMIT 1"
         rows = self._query(q, (kind,))
         return rows[0] if rows else None
+
+    def _dead_counts(self) -> list[tuple[str, int, int, float, float]]:
+        q = "SELECT source, suppressed, bytes, first_ts, last_ts FROM dead_counts ORDER BY source"
+        return self._query(q)
 
     def _tail(self) -> tuple[int, bytes]:
         rows = self._query("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")

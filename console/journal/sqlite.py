@@ -9,16 +9,33 @@ about half a millisecond here, once per batch, which batching already amortises.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from console.journal.store import GENESIS, Journal, JournalError, Row, check_tail
+from console.journal.chain import GENESIS, JournalError, Row, check_tail
+from console.journal.dead import DeadCount
+from console.journal.store import Journal
 
 APPLICATION_ID: Final = 0x416E5331  # "AnS1" in the SQLite header: this file is an Ansim journal
 SCHEMA_VERSION: Final = 1  # PRAGMA user_version
 
 _COLUMNS: Final = "seq, ts, kind, topic, payload, reason, key, prev_hash, hash"
+
+# Dead letters counted instead of stored (console.journal.dead), one row per source,
+# updated in the commit's transaction. A counter, so not append-only; not deletable.
+# In its own string: journals made before it get the table when next opened.
+_COUNTS_SCHEMA: Final = """
+CREATE TABLE dead_counts (
+    source     TEXT    PRIMARY KEY,
+    suppressed INTEGER NOT NULL,
+    bytes      INTEGER NOT NULL,
+    first_ts   REAL    NOT NULL,
+    last_ts    REAL    NOT NULL
+);
+CREATE TRIGGER dead_counts_no_delete BEFORE DELETE ON dead_counts
+    BEGIN SELECT RAISE(ABORT, 'the dead-letter counts are append-only'); END;
+"""
 
 _SCHEMA: Final = f"""
 CREATE TABLE journal (
@@ -42,34 +59,68 @@ CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
     BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
 CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
     BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+{_COUNTS_SCHEMA}
 PRAGMA application_id = {APPLICATION_ID};
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 
-# SQLite primary result codes worth a sentence of their own.
+_ADD_COUNTS: Final = """
+INSERT INTO dead_counts (source, suppressed, bytes, first_ts, last_ts) VALUES (?,?,?,?,?)
+ON CONFLICT (source) DO UPDATE SET
+    suppressed = suppressed + excluded.suppressed,
+    bytes = bytes + excluded.bytes,
+    first_ts = min(first_ts, excluded.first_ts),
+    last_ts = max(last_ts, excluded.last_ts)
+"""
+
+_RESTORE: Final = "restore it from a backup, or move it aside to start a new journal"
+
+# SQLite primary result codes worth a sentence of their own: what is wrong, whether a
+# retry may get past it, and what a person should do.
 _REASONS: Final = {
-    sqlite3.SQLITE_FULL: ("the disk is full", True),
-    sqlite3.SQLITE_READONLY: ("the journal is read-only", True),
-    sqlite3.SQLITE_IOERR: ("disk I/O error", True),
-    sqlite3.SQLITE_BUSY: ("the journal is locked by another process", True),
-    sqlite3.SQLITE_CANTOPEN: ("cannot open the journal file", True),
-    sqlite3.SQLITE_CORRUPT: ("the journal file is corrupt", False),
-    sqlite3.SQLITE_NOTADB: ("the file is not an SQLite database", False),
+    sqlite3.SQLITE_FULL: ("the disk is full", True, "free space on its disk"),
+    sqlite3.SQLITE_READONLY: (
+        "the journal is read-only",
+        True,
+        "make the file and its directory writable",
+    ),
+    sqlite3.SQLITE_IOERR: ("disk I/O error", True, "check the disk"),
+    sqlite3.SQLITE_BUSY: (
+        "the journal is locked by another process",
+        True,
+        "stop the other process",
+    ),
+    sqlite3.SQLITE_CANTOPEN: (
+        "cannot open the journal file",
+        True,
+        "check the path and its permissions",
+    ),
+    sqlite3.SQLITE_CORRUPT: ("the journal file is damaged", False, _RESTORE),
+    sqlite3.SQLITE_NOTADB: (
+        "it is not an Ansim journal, nor any SQLite database (damaged, or another file)",
+        False,
+        "check [journal] path; " + _RESTORE,
+    ),
 }
 
 
 def _explain(path: Path | str, action: str, exc: sqlite3.Error) -> JournalError:
     code = getattr(exc, "sqlite_errorcode", None)
-    reason, retryable = _REASONS.get((code or 0) & 0xFF, ("", False))
-    detail = f"{reason} ({exc})" if reason else str(exc)
+    reason, retryable, todo = _REASONS.get((code or 0) & 0xFF, ("", False, ""))
+    detail = f"{reason} ({exc}); {todo}" if reason else str(exc)
     return JournalError(f"journal {path}: cannot {action}: {detail}", retryable=retryable)
 
 
 class SqliteJournal(Journal):
-    def __init__(self, path: Path | str) -> None:
-        super().__init__()
-        self.path = Path(path)
+    """``head_path``: the head file (console.journal.head); ``<path>.head`` by default."""
+
+    def __init__(self, path: Path | str, *, head_path: Path | None = None) -> None:
         memory = str(path) == ":memory:"  # for tests of the core: no file, same behaviour
+        if not memory and head_path is None:
+            head_path = Path(f"{path}.head")
+        super().__init__(head_path)
+        self.path = Path(path)
+        self.where = str(path)
         try:
             if not memory:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +150,7 @@ class SqliteJournal(Journal):
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             tables = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise JournalError(f"{path} is not an Ansim journal: {exc}") from None
+            raise _explain(path, "open", exc) from None
         if app_id == 0 and tables == 0:
             try:
                 conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
@@ -107,15 +158,24 @@ class SqliteJournal(Journal):
                 raise _explain(path, "create the journal", exc) from None
         elif app_id != APPLICATION_ID:
             raise JournalError(
-                f"{path} is an SQLite database but not an Ansim journal "
-                f"(application_id {app_id:#x}); refusing to write to it"
+                f"journal {path}: cannot open: it is an SQLite database but not an Ansim "
+                f"journal (application_id {app_id:#x}); refusing to write to it: check "
+                "[journal] path"
             )
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             raise JournalError(
-                f"{path} is an Ansim journal of format {version}; this Ansim reads format "
-                f"{SCHEMA_VERSION}"
+                f"journal {path}: cannot open: it is an Ansim journal of format {version}; "
+                f"this Ansim reads format {SCHEMA_VERSION}: run the Ansim that wrote it"
             )
+        self._counts = self._has_counts()
+        if not self._counts and not memory:
+            try:
+                conn.executescript(f"BEGIN IMMEDIATE;{_COUNTS_SCHEMA}COMMIT;")
+                self._counts = True
+            except sqlite3.Error:
+                # A read-only copy can still be verified; it just has no counts to show.
+                self._rollback()
         if not memory:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -132,7 +192,17 @@ class SqliteJournal(Journal):
 
     # --- storage primitives -----------------------------------------------------------
 
-    def _write(self, rows: Sequence[Row], after_seq: int, after_hash: bytes) -> None:
+    def _has_counts(self) -> bool:
+        sql = "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'dead_counts'"
+        return bool(self._conn.execute(sql).fetchall())
+
+    def _write(
+        self,
+        rows: Sequence[Row],
+        after_seq: int,
+        after_hash: bytes,
+        counts: Mapping[str, DeadCount] | None = None,
+    ) -> None:
         conn = self._conn
         try:
             # IMMEDIATE: take the write lock now, so the tail we check is the tail we extend.
@@ -141,6 +211,11 @@ class SqliteJournal(Journal):
                 conn.executemany(
                     f"INSERT INTO journal ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows
                 )
+                if counts:
+                    if not self._counts:
+                        conn.executescript(_COUNTS_SCHEMA)  # ":memory:" journals, made lazily
+                        self._counts = True
+                    conn.executemany(_ADD_COUNTS, _count_rows(counts))
             conn.execute("COMMIT")
         except BaseException as exc:
             self._rollback()
@@ -185,9 +260,27 @@ class SqliteJournal(Journal):
         rows = self._query(sql, (kind,))
         return rows[0] if rows else None
 
+    def _dead_counts(self) -> list[tuple[str, int, int, float, float]]:
+        if not self._counts:
+            return []
+        sql = "SELECT source, suppressed, bytes, first_ts, last_ts FROM dead_counts"
+        return self._query(sql + " ORDER BY source")
+
     def _tail(self) -> tuple[int, bytes]:
         rows = self._query("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")
-        return (int(rows[0][0]), bytes(rows[0][1])) if rows else (0, GENESIS)
+        if not rows:
+            return 0, GENESIS
+        seq, digest = rows[0]
+        if not isinstance(seq, int) or not isinstance(digest, bytes):
+            raise JournalError(
+                f"journal {self.path}: its last record ({seq!r}) has a damaged seq or hash "
+                "(edited by hand?): check it with `ansim journal verify`"
+            )
+        return seq, digest
 
     def _close(self) -> None:
         self._conn.close()
+
+
+def _count_rows(counts: Mapping[str, DeadCount]) -> list[tuple[str, int, int, float, float]]:
+    return [(s, c.suppressed, c.bytes, c.first_ts, c.last_ts) for s, c in counts.items()]

@@ -12,124 +12,77 @@ reordered record and names the first bad one.
 
 Backends: :mod:`console.journal.sqlite` (embedded default, WAL) and
 :mod:`console.journal.postgres` (PostgreSQL, shared). Both implement only the storage
-primitives; the batch, the chain and the checks live here, so the two cannot
-disagree on what a record or its hash is.
+primitives; the batch and the checks live here, the hash and the chain rules in
+:mod:`console.journal.chain`, dead letters in :mod:`console.journal.dead`, the head
+file in :mod:`console.journal.head`, so the two cannot disagree on what a record or
+its hash is.
 """
 
 from __future__ import annotations
 
 import abc
-import enum
-import hashlib
 import heapq
+import logging
 import math
-import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Self
 
+from console.journal.chain import (
+    GENESIS,
+    JournalError,
+    Record,
+    RecordKind,
+    Row,
+    VerifyResult,
+    check_tail,
+    record_hash,
+    walk,
+)
+from console.journal.dead import (
+    DEAD_HEADER_SIZE,
+    DEAD_PREFIX,
+    DEAD_REASON_MAX,
+    DEAD_TOPIC_MAX,
+    DeadBudget,
+    DeadCount,
+    clean_text,
+    dead_source,
+    encode_dead,
+)
+from console.journal.head import HeadKeeper, Point
+
 if TYPE_CHECKING:
     from console.config import JournalConfig
 
+# The chain's pieces are part of this interface too (callers import them from here).
+__all__ = [
+    "GENESIS",
+    "DeadBudget",
+    "DeadCount",
+    "Journal",
+    "JournalError",
+    "Record",
+    "RecordKind",
+    "Row",
+    "VerifyResult",
+    "check_tail",
+    "open_journal",
+    "record_hash",
+]
 
-class RecordKind(enum.StrEnum):
-    EVENT = "event"  # an accepted raw event (SOS, CCTV, responder), payload as received
-    COMMAND = "command"  # an operator command, payload as received
-    REPLY = "reply"  # the core's reply to a command, encoded
-    CHANGE = "change"  # a state change the engine made, encoded
-    DEAD = "dead"  # a refused payload, as received, with the reason
-    SNAPSHOT = "snapshot"  # the engine's whole state as of a seq (see Journal.write_snapshot)
-    SYSTEM = "system"  # start, stop, alarms about the journal itself
+log = logging.getLogger("ansim.journal")
 
-
-GENESIS: Final = bytes(32)  # prev_hash of the first record
 FETCH_CHUNK: Final = 1000  # rows per query when streaming; bounds memory, not a limit
 RECENT_KEYS: Final = 50_000  # stored keys found by has_key, remembered to spare a query
 
-# Canonical encoding of a record for the hash: fixed-width big-endian header (seq, ts,
-# then the byte length of each variable field) followed by the fields themselves.
-# Length prefixes make the encoding unambiguous: no two different records encode alike.
-_HEADER: Final = struct.Struct(">QdIIIII")
 _KIND_VALUES: Final[dict[object, str]] = {
     **{k: k.value for k in RecordKind},
     **{k.value: k.value for k in RecordKind},
 }
-
-Row = tuple[int, float, str, str, bytes, str, str, bytes, bytes]
-"""A stored record: (seq, ts, kind, topic, payload, reason, key, prev_hash, hash)."""
-
-
-def record_hash(
-    prev_hash: bytes,
-    seq: int,
-    ts: float,
-    kind: str,
-    topic: str,
-    payload: bytes,
-    reason: str,
-    key: str,
-) -> bytes:
-    """sha256(prev_hash + canonical encoding of the other fields); 32 bytes."""
-    k, t, r, y = kind.encode(), topic.encode(), reason.encode(), key.encode()
-    header = _HEADER.pack(seq, ts, len(k), len(t), len(payload), len(r), len(y))
-    return hashlib.sha256(b"".join((prev_hash, header, k, t, payload, r, y))).digest()
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    seq: int  # assigned by the journal, strictly increasing (1, 2, 3, ...)
-    ts: float  # the engine's time, given by the caller
-    kind: RecordKind
-    topic: str  # MQTT topic it came from or relates to ("" if none)
-    payload: bytes  # raw bytes as received, or encoded by the core
-    reason: str = ""  # dead letters: why refused; changes: a short description
-    key: str = ""  # dedupe/lookup key ("sos:<source>:<alarm_id>", "cmd:<op>:<id>", ...)
-    prev_hash: bytes = GENESIS
-    hash: bytes = b""
-
-    @property
-    def upto_seq(self) -> int:
-        """For a snapshot: the last seq whose effect the snapshot includes."""
-        if self.kind is not RecordKind.SNAPSHOT or not self.key.isdigit():
-            raise ValueError(f"record {self.seq} is a {self.kind}, not a snapshot")
-        return int(self.key)
-
-    @classmethod
-    def from_row(cls, row: Row) -> Record:
-        seq, ts, kind, topic, payload, reason, key, prev_hash, hash_ = row
-        return cls(seq, ts, RecordKind(kind), topic, payload, reason, key, prev_hash, hash_)
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyResult:
-    ok: bool
-    count: int  # records checked (up to and including the first bad one)
-    first_bad_seq: int | None = None
-    reason: str = ""  # why the first bad record is bad; "" when ok
-    head_seq: int = 0  # last good record; keep (head_seq, head_hash) elsewhere to detect truncation
-    head_hash: bytes = GENESIS
-
-    def __str__(self) -> str:
-        if self.ok:
-            return f"journal ok: {self.count} records, head {self.head_seq} {self.head_hash.hex()}"
-        return f"journal BAD at record {self.first_bad_seq}: {self.reason}"
-
-
-class JournalError(Exception):
-    """The journal cannot do what was asked. ``reason`` is for people (and the alarm on screen).
-
-    ``retryable`` is true when the same call may succeed later without anyone touching
-    the journal (disk full, read-only, server away): the batch is kept for that retry.
-    """
-
-    def __init__(self, reason: str, *, retryable: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retryable = retryable
 
 
 def _clean_text(text: str) -> str:
@@ -155,7 +108,9 @@ class Journal(abc.ABC):
     the database wait while a commit is writing (one connection, one statement at a time).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, head_path: Path | None = None) -> None:
+        self.where = ""  # the file or database, for messages (set by the backend)
+        self.dead_budget = DeadBudget()  # per-source dead-letter budget; replace to configure
         self._lock = threading.Lock()  # guards the in-memory state below
         self._db_lock = threading.Lock()  # the connection: one commit or read at a time
         self._pending: list[Row] = []  # appended, not yet handed to a commit
@@ -167,17 +122,35 @@ class Journal(abc.ABC):
         self._committed_hash = GENESIS
         self._last_seq = 0
         self._last_hash = GENESIS
+        self._suppressed: dict[str, DeadCount] = {}  # over-budget refusals, not yet committed
+        self._counting: dict[str, DeadCount] = {}  # handed to the commit now running
+        self.head = HeadKeeper(head_path)  # the head file (console.journal.head)
 
     def _start_chain(self) -> None:
-        """Continue the chain after the stored tail (called by backends once open)."""
+        """Continue the chain after the stored tail (called by backends once open).
+
+        Also compares the tail with the head file (two reads): a disagreement is kept in
+        ``head.problem`` for :func:`console.journal.head.check_at_start` to refuse.
+        """
+        # The head file first: it is written after each commit, so a tail read after it
+        # is never behind it unless records were taken away.
+        self.head.load()
         self._committed_seq, self._committed_hash = self._tail()
         self._last_seq, self._last_hash = self._committed_seq, self._committed_hash
+        self.head.compare((self._committed_seq, self._committed_hash), self._point_at, self.where)
 
     # --- storage primitives (the backends) ------------------------------------------
 
     @abc.abstractmethod
-    def _write(self, rows: Sequence[Row], after_seq: int, after_hash: bytes) -> None:
-        """Insert ``rows`` in one durable transaction.
+    def _write(
+        self,
+        rows: Sequence[Row],
+        after_seq: int,
+        after_hash: bytes,
+        counts: Mapping[str, DeadCount] | None = None,
+    ) -> None:
+        """Insert ``rows`` and add ``counts`` to the per-source suppressed dead letters, in
+        one durable transaction.
 
         Refuse (JournalError, not retryable) if the stored tail is not (after_seq,
         after_hash): someone else wrote to this journal. Raise JournalError (retryable
@@ -196,6 +169,10 @@ class Journal(abc.ABC):
 
     @abc.abstractmethod
     def _latest(self, kind: str) -> Row | None: ...
+
+    @abc.abstractmethod
+    def _dead_counts(self) -> list[tuple[str, int, int, float, float]]:
+        """Committed suppressed dead letters: (source, count, bytes, first_ts, last_ts)."""
 
     @abc.abstractmethod
     def _tail(self) -> tuple[int, bytes]:
@@ -255,21 +232,74 @@ class Journal(abc.ABC):
         with self._db_lock:
             with self._lock:
                 self._check_open()
-                if not self._pending:
+                if not self._pending and not self._suppressed:
                     return
                 batch, self._pending = self._pending, []
-                self._inflight = batch
+                counts, self._suppressed = self._suppressed, {}
+                self._inflight, self._counting = batch, counts
             try:
-                self._write(batch, self._committed_seq, self._committed_hash)
+                self._write(batch, self._committed_seq, self._committed_hash, counts)
             except BaseException:
                 with self._lock:
                     self._pending = batch + self._pending
-                    self._inflight = []
+                    for source, count in counts.items():
+                        count.merge(self._suppressed.get(source, DeadCount()))
+                        self._suppressed[source] = count
+                    self._inflight, self._counting = [], {}
                 raise
             with self._lock:
-                self._inflight = []
-                self._committed_seq, self._committed_hash = batch[-1][0], batch[-1][8]
+                self._inflight, self._counting = [], {}
+                if batch:
+                    self._committed_seq, self._committed_hash = batch[-1][0], batch[-1][8]
                 self._pending_keys = {row[6] for row in self._pending if row[6]}
+            if batch:
+                self.head.write((self._committed_seq, self._committed_hash), where=self.where)
+
+    def dead_letter(
+        self,
+        ts: float,
+        topic: str,
+        payload: bytes | bytearray | memoryview,
+        reason: str,
+        *,
+        source: str | None = None,
+    ) -> int | None:
+        """Journal a refused payload as a bounded dead letter; its seq, or None if counted.
+
+        Stored: the payload's SHA-256, size and first DEAD_PREFIX bytes, the reason and
+        the topic (control characters removed, both bounded). ``source`` (default: from
+        the topic, see :func:`console.journal.dead.dead_source`) is charged against
+        :attr:`dead_budget`; past it the refusal is only counted, per source, and the
+        count is committed with the batch (:meth:`dead_counts`).
+        """
+        size = len(payload)
+        topic = clean_text(topic, DEAD_TOPIC_MAX)
+        reason = clean_text(reason, DEAD_REASON_MAX) or "refused"
+        who = _clean_text(clean_text(source, DEAD_TOPIC_MAX) if source else dead_source(topic))
+        cost = DEAD_HEADER_SIZE + min(size, DEAD_PREFIX) + len(topic) + len(reason)
+        with self._lock:
+            admitted = self.dead_budget.admit(who, ts, cost)
+            if not admitted:
+                # Counted before any hashing: a flood past the budget costs no SHA-256 of
+                # payloads up to the broker's limit.
+                self._check_open()
+                self._suppressed.setdefault(who, DeadCount()).add(size, float(ts))
+                return None
+        stored = encode_dead(bytes(payload))
+        return self.append(ts, RecordKind.DEAD, topic, stored, reason=reason)
+
+    def dead_counts(self) -> dict[str, DeadCount]:
+        """Committed dead letters counted instead of stored, per source."""
+        with self._db_lock:
+            self._check_open()
+            rows = self._dead_counts()
+        return {source: DeadCount(n, size, first, last) for source, n, size, first, last in rows}
+
+    def suppressed(self) -> int:
+        """Dead letters counted instead of stored and not yet committed."""
+        with self._lock:
+            counts = (*self._suppressed.values(), *self._counting.values())
+            return sum(count.suppressed for count in counts)
 
     def pending(self) -> int:
         """Records appended but not yet committed."""
@@ -363,29 +393,42 @@ class Journal(abc.ABC):
         with self._lock:
             return self._committed_seq
 
-    def verify(self) -> VerifyResult:
-        """Walk the whole committed chain; name the first bad record, or say ok with the count.
+    def verify(self, after_seq: int = 0, after_hash: bytes = GENESIS) -> VerifyResult:
+        """Walk the committed chain after (after_seq, after_hash), by default all of it;
+        name the first bad record, or say ok with the count walked.
 
         Finds a changed field (the record's hash no longer matches), a deleted or
         reordered record (a gap in seq, or a prev_hash that is not the previous hash).
-        Cutting off the tail leaves a valid shorter chain: compare ``head_seq`` and
-        ``head_hash`` with a copy kept elsewhere to detect that.
+        Cutting off the tail leaves a valid shorter chain: ``head.problem`` (found at
+        open) compares the tail with the head file for that.
         """
-        prev_seq, prev_hash, count = 0, GENESIS, 0
-        after = 0
-        while True:
+
+        def fetch(after: int, limit: int) -> list[Row]:
             with self._db_lock:
                 self._check_open()
-                rows = self._fetch(after, None, FETCH_CHUNK)
-            for row in rows:
-                count += 1
-                why = _check_link(row, prev_seq, prev_hash)
-                if why:
-                    return VerifyResult(False, count, row[0], why, prev_seq, prev_hash)
-                prev_seq, prev_hash = row[0], bytes(row[8])
-            if len(rows) < FETCH_CHUNK:
-                return VerifyResult(True, count, None, "", prev_seq, prev_hash)
-            after = rows[-1][0]
+                return self._fetch(after, None, limit)
+
+        return walk(fetch, FETCH_CHUNK, after_seq, after_hash)
+
+    # --- the head file (console.journal.head) -----------------------------------------
+
+    def record_point(self, seq: int) -> Point | None:
+        """(seq, hash) of committed record ``seq``, None when there is no such record."""
+        with self._db_lock:
+            self._check_open()
+            return self._point_at(seq)
+
+    def mark_verified(self, point: Point) -> None:
+        """The chain is whole up to ``point``: the next start walks only what follows."""
+        with self._db_lock:
+            head = (self._committed_seq, self._committed_hash)
+            self.head.write(head, point, self.where)
+
+    def _point_at(self, seq: int) -> Point | None:
+        rows = self._fetch(seq - 1, None, 1) if seq > 0 else []
+        if not rows or rows[0][0] != seq or not isinstance(rows[0][8], bytes):
+            return None  # a hash of the wrong type differs from any the head file holds
+        return rows[0][0], rows[0][8]
 
     def close(self) -> None:
         """Commit anything pending, then close. Raises JournalError if that commit fails
@@ -393,7 +436,7 @@ class Journal(abc.ABC):
         if self._closed:
             return
         try:
-            if self.pending():
+            if self.pending() or self.suppressed():
                 self.commit()
         finally:
             with self._db_lock, self._lock:
@@ -425,58 +468,27 @@ class Journal(abc.ABC):
             recent.popitem(last=False)
 
 
-def _check_link(row: Row, prev_seq: int, prev_hash: bytes) -> str:
-    """Why ``row`` does not follow (prev_seq, prev_hash) in the chain; "" if it does."""
-    seq, ts, kind, topic, payload, reason, key, stored_prev, stored_hash = row
-    if seq > prev_seq + 1:
-        gap = f"{prev_seq + 1}" if seq == prev_seq + 2 else f"{prev_seq + 1}–{seq - 1}"
-        return f"record(s) {gap} before it are missing (deleted?)"
-    if seq <= prev_seq:
-        return f"out of order: it follows record {prev_seq}"
-    if bytes(stored_prev) != prev_hash:
-        return "its prev_hash is not the hash of the record before it (reordered or replaced?)"
-    if kind not in RecordKind._value2member_map_:
-        return f"unknown kind {kind!r}"
-    if record_hash(prev_hash, seq, ts, kind, topic, bytes(payload), reason, key) != bytes(
-        stored_hash
-    ):
-        return "its contents do not match its hash (changed after it was written)"
-    return ""
-
-
-def check_tail(
-    tail: tuple[int, bytes], rows: Sequence[Row], after_seq: int, after_hash: bytes
-) -> bool:
-    """Backends call this inside the write transaction, before inserting ``rows``.
-
-    True: ``rows`` are already stored (a commit whose acknowledgement was lost, e.g. a
-    dropped connection, then retried): nothing to do. False: the tail is where we left
-    it, insert. Otherwise another writer has appended to this journal: refuse.
-    """
-    seq, digest = tail[0], bytes(tail[1])
-    if (seq, digest) == (after_seq, after_hash):
-        return False
-    if (seq, digest) == (rows[-1][0], rows[-1][8]):
-        return True
-    raise JournalError(
-        f"the journal was written by someone else: it ends at record {seq}, this core "
-        f"expected {after_seq}; only one core may write a journal (restart to continue)"
-    )
-
-
-def open_journal(cfg: JournalConfig, path_override: str | None = None) -> Journal:
+def open_journal(
+    cfg: JournalConfig, path_override: str | None = None, head_path: str | None = None
+) -> Journal:
     """Open (creating if needed) the configured journal.
 
     ``path_override`` replaces ``cfg.path`` for SQLite, or ``cfg.dsn`` for PostgreSQL.
+    ``head_path`` is where the head file goes (console.journal.head): by default
+    ``<journal file>.head`` for SQLite, and for PostgreSQL a file named after the
+    server and database in the directory of ``cfg.path``.
     """
     if cfg.backend == "postgres":
         try:
-            from console.journal.postgres import PostgresJournal
+            from console.journal.postgres import PostgresJournal, default_head_path
         except ImportError as exc:
             raise JournalError(
                 f"the postgres journal needs psycopg 3 ({exc}): pip install 'ansim[postgres]'"
             ) from None
-        return PostgresJournal(path_override or cfg.dsn)
+        dsn = path_override or cfg.dsn
+        beside = Path(head_path) if head_path else default_head_path(dsn, Path(cfg.path).parent)
+        return PostgresJournal(dsn, head_path=beside)
     from console.journal.sqlite import SqliteJournal
 
-    return SqliteJournal(Path(path_override or cfg.path))
+    head = Path(head_path) if head_path else None
+    return SqliteJournal(Path(path_override or cfg.path), head_path=head)

@@ -17,6 +17,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ from console.journal.store import (
     Journal,
     JournalError,
     RecordKind,
+    record_hash,
 )
 
 # --- PostgreSQL: a throwaway database for the session -------------------------------
@@ -77,6 +79,7 @@ def pg_dsn(pg_database: str) -> Iterator[str]:
     def clear() -> None:
         with psycopg.connect(pg_database, autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS journal")
+            conn.execute("DROP TABLE IF EXISTS dead_counts")
 
     clear()
     yield pg_database
@@ -90,6 +93,7 @@ class Backend:
     """Opens journals on one store and breaks/heals its writes, per backend."""
 
     name = ""
+    head_path: Path | None = None
 
     def __init__(self) -> None:
         self.opened: list[Journal] = []
@@ -108,6 +112,35 @@ class Backend:
     def heal(self, journal: Journal) -> None:
         raise NotImplementedError
 
+    def tamper(self, sql: str, params: tuple[object, ...] = ()) -> list[Any]:
+        """Run ``sql`` on the store with the append-only guard off, as an intruder would."""
+        raise NotImplementedError
+
+    def cut_after(self, seq: int) -> None:
+        """Delete every record after ``seq``: a cut tail, a valid shorter chain."""
+        self.tamper(f"DELETE FROM journal WHERE seq > {int(seq)}")
+
+    def rewrite_from(self, seq: int, payload: bytes) -> None:
+        """Replace record ``seq``'s payload and recompute every hash from there on."""
+        rows = self.tamper(
+            "SELECT seq, ts, kind, topic, payload, reason, key, prev_hash FROM journal "
+            f"WHERE seq >= {int(seq)} ORDER BY seq"
+        )
+        prev = bytes(rows[0][7])
+        for n, ts, kind, topic, old, reason, key, _ in rows:
+            body = payload if n == seq else bytes(old)
+            digest = record_hash(prev, n, ts, kind, topic, body, reason, key)
+            self.tamper(
+                self.placeholders(
+                    "UPDATE journal SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?"
+                ),
+                (body, prev, digest, n),
+            )
+            prev = digest
+
+    def placeholders(self, sql: str) -> str:
+        return sql
+
     def close_all(self) -> None:
         for journal in self.opened:
             try:
@@ -122,9 +155,10 @@ class SqliteBackend(Backend):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
+        self.head_path = Path(f"{path}.head")
 
     def _open(self) -> Journal:
-        return SqliteJournal(self.path)
+        return SqliteJournal(self.path)  # its head file: <path>.head, self.head_path
 
     def break_writes(self, journal: Journal) -> None:
         # A full disk without filling one: no page beyond those in use (SQLITE_FULL).
@@ -135,18 +169,42 @@ class SqliteBackend(Backend):
     def heal(self, journal: Journal) -> None:
         journal._conn.execute("PRAGMA max_page_count = 1073741823")  # type: ignore[attr-defined]
 
+    def tamper(self, sql: str, params: tuple[object, ...] = ()) -> list[Any]:
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute("DROP TRIGGER IF EXISTS journal_no_update")
+            conn.execute("DROP TRIGGER IF EXISTS journal_no_delete")
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
 
 class PostgresBackend(Backend):
     name = "postgres"
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, head_path: Path | None = None) -> None:
         super().__init__()
         self.dsn = dsn
+        self.head_path = head_path
 
     def _open(self) -> Journal:
         from console.journal.postgres import PostgresJournal
 
-        return PostgresJournal(self.dsn)
+        return PostgresJournal(self.dsn, head_path=self.head_path)
+
+    def tamper(self, sql: str, params: tuple[object, ...] = ()) -> list[Any]:
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute("ALTER TABLE journal DISABLE TRIGGER journal_no_change")
+            try:
+                cur = conn.execute(sql.encode(), params)
+                return cur.fetchall() if cur.description else []
+            finally:
+                conn.execute("ALTER TABLE journal ENABLE TRIGGER journal_no_change")
+
+    def placeholders(self, sql: str) -> str:
+        return sql.replace("?", "%s")
 
     def break_writes(self, journal: Journal) -> None:
         journal._conn.execute("SET default_transaction_read_only = on")  # type: ignore[attr-defined]
@@ -161,7 +219,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     if request.param == "sqlite":
         store = SqliteBackend(tmp_path / "var" / "journal.db")
     else:
-        store = PostgresBackend(request.getfixturevalue("pg_dsn"))
+        store = PostgresBackend(request.getfixturevalue("pg_dsn"), tmp_path / "pg.head")
     yield store
     store.close_all()
 
