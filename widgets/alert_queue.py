@@ -17,7 +17,16 @@ from textual.message import Message
 from textual.strip import Strip
 
 from protocols.schemas import IncidentState, IncidentStatus
-from widgets.format import KIND_LABEL, PRIORITY_STYLE, STATUS_LABEL, STATUS_STYLE, age, fit
+from widgets.format import (
+    KIND_LABEL,
+    PRIORITY_STYLE,
+    STATUS_LABEL,
+    STATUS_STYLE,
+    fit,
+    plain,
+    priority,
+    since,
+)
 from widgets.line_list import LineList, cells
 
 
@@ -186,7 +195,7 @@ class AlertQueue(LineList):
         age_style = (
             _NEW_P1 if incident.status == IncidentStatus.NEW and incident.priority == 1 else None
         )
-        age_cell = cells((" " + age(self.now - incident.created).rjust(AGE_W) + " ", age_style))
+        age_cell = cells((" " + since(incident.created, self.now).rjust(AGE_W) + " ", age_style))
         return Strip.join([left, age_cell, right])
 
     def _row_parts(self, incident: IncidentState, width: int) -> tuple[Strip, Strip]:
@@ -194,12 +203,13 @@ class AlertQueue(LineList):
         new_p1 = incident.status == IncidentStatus.NEW and incident.priority == 1
         row_style = _NEW_P1 if new_p1 else None
         pri_style = _ESCALATED if incident.escalated else PRIORITY_STYLE.get(incident.priority)
-        pri = f"P{incident.priority}" + ("!" if incident.escalated else " ")
-        where = f"{incident.district} {incident.place}"
+        pri = priority(incident.priority) + ("!" if incident.escalated else " ")
+        # Every text of the row comes from the wire: plain() before it reaches a segment.
+        where = f"{plain(incident.district)} {plain(incident.place)}"
         left = cells(
             (pri, pri_style),
             (" ", None),
-            (fit(KIND_LABEL.get(incident.kind, str(incident.kind)), 5), row_style),
+            (fit(KIND_LABEL.get(incident.kind) or plain(incident.kind), 5), row_style),
             (" ", None),
             (fit(where, lay.where), _ESCALATED if incident.escalated else row_style),
         )
@@ -207,16 +217,16 @@ class AlertQueue(LineList):
             (fit(STATUS_LABEL.get(incident.status, "?"), 5), STATUS_STYLE.get(incident.status)),
         ]
         if lay.title:
-            parts += [(" ", None), (fit(incident.title, lay.title), row_style)]
+            parts += [(" ", None), (fit(plain(incident.title), lay.title), row_style)]
         if lay.owner:
             parts += [
                 (" ", None),
-                (fit(incident.owner or "-", lay.owner), None if incident.owner else _DIM),
+                (fit(plain(incident.owner) or "-", lay.owner), None if incident.owner else _DIM),
             ]
         if lay.responder:
             responders = incident.responders
             label = (
-                (responders[0] + (f"+{len(responders) - 1}" if len(responders) > 1 else ""))
+                (plain(responders[0]) + (f"+{len(responders) - 1}" if len(responders) > 1 else ""))
                 if responders
                 else "-"
             )

@@ -22,7 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from protocols.schemas import DistrictCameras
-from widgets.format import CAMERA_GLYPH, CAMERA_STYLE, age, fit
+from widgets.format import CAMERA_GLYPH, CAMERA_STYLE, count, fit, plain, since
 
 _HEADER = Style(bold=True)
 _CURSOR = Style(reverse=True, bold=True)
@@ -106,8 +106,9 @@ class CameraGrid(ScrollView, can_focus=True, inherit_bindings=False):
         row = line - self._starts[di] - 1
         if row < 0:
             text = (
-                f"{d.district}  {len(d.cameras)} cams  {d.online} online  {d.offline} offline"
-                f"  {d.tampered} tampered  {d.alarm} alarm"
+                f"{plain(d.district)}  {len(d.cameras)} cams  {count(d.online)} online"
+                f"  {count(d.offline)} offline  {count(d.tampered)} tampered"
+                f"  {count(d.alarm)} alarm"
             )
             selected = di == self.district_index
             head = self.get_component_rich_style("camera-grid--district") if selected else _HEADER
@@ -126,10 +127,14 @@ class CameraGrid(ScrollView, can_focus=True, inherit_bindings=False):
             return "No camera state yet"
         d = self.districts[self.district_index]
         if not d.cameras:
-            return f"{d.district}: no cameras"
+            return f"{plain(d.district)}: no cameras"
         cam = d.cameras[self.camera_index]
-        seen = f", seen {age(self.now - cam.last_seen)} ago" if cam.last_seen else ""
-        return f"{cam.id} {cam.name} [{cam.status}]{seen}  · = online o off T tamper ! alarm"
+        seen = f", seen {since(cam.last_seen, self.now)} ago" if cam.last_seen else ""
+        # A camera's id, name and status are the source's words: plain() keeps them text.
+        return (
+            f"{plain(cam.id)} {plain(cam.name)} [{plain(cam.status)}]{seen}"
+            "  · = online o off T tamper ! alarm"
+        )
 
     def on_focus(self) -> None:
         self.refresh()
@@ -166,4 +171,6 @@ class CameraGrid(ScrollView, can_focus=True, inherit_bindings=False):
     def action_choose(self) -> None:
         if self.districts and self.districts[self.district_index].cameras:
             d = self.districts[self.district_index]
-            self.post_message(self.CameraChosen(d.cameras[self.camera_index].id, d.district))
+            # The app types the id into the filter box, which shows it: plain, like the grid.
+            camera_id = plain(d.cameras[self.camera_index].id)
+            self.post_message(self.CameraChosen(camera_id, plain(d.district)))

@@ -2,37 +2,169 @@
 
 Styles use the 16 ANSI colours by name so they survive a 16-colour terminal and
 an SSH link; NO_COLOR is handled by Textual itself.
+
+Everything here takes what came over the wire and must not trust it: any text
+goes through :func:`plain` before a widget shows it, and every number or time
+formatter answers ``PLACEHOLDER`` for a value it cannot show honestly (inf,
+nan, out of range) instead of raising. A source that could make a formatter
+raise could stop every console that loads the retained state.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from typing import Final
 
 from rich.cells import cell_len, set_cell_size
 from rich.style import Style
 
 from protocols.schemas import CameraStatus, IncidentKind, IncidentStatus, ResponderStatus
 
+# 2100-01-01T00:00Z, the wire's own bound on a time: later is a broken clock or an
+# attack. Kept here too because the console must hold even if the core let one through.
+LATEST_TIME: Final = 4_102_444_800.0
 
-def age(seconds: float) -> str:
-    """Compact age: 45s, 12m05s, 3h07m, 2d04h (at most 6 cells)."""
-    s = max(0, int(seconds))
+# What a widget shows for a value it cannot show: one cell, the same everywhere.
+PLACEHOLDER: Final = "?"
+
+# The wire's longest text field (LongText) is 4,000 characters: anything longer
+# did not come from an honest core, and laying out 100,000 characters per frame
+# would stall the console.
+MAX_TEXT: Final = 4000
+
+_BLANKS = (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x85, 0x2028, 0x2029)
+# Bidirectional embeddings, overrides and isolates reorder what follows them on the
+# screen ("Trojan Source"): an operator must read a name as it is stored.
+_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+
+
+def _table() -> dict[int, str | None]:
+    # C0, DEL and C1: ESC starts a terminal sequence, and so does the single
+    # character CSI (0x9b) on terminals that read 8-bit controls.
+    table: dict[int, str | None] = {c: None for c in (*range(0x20), *range(0x7F, 0xA0))}
+    table.update({c: None for c in _BIDI})
+    # Separators become a space, so words stay apart on a one-line field.
+    table.update({c: " " for c in _BLANKS})
+    # A lone surrogate cannot be encoded for the terminal: the write would raise.
+    table.update({c: "\ufffd" for c in range(0xD800, 0xE000)})
+    return table
+
+
+_PLAIN = _table()
+
+
+def plain(text: object, limit: int = MAX_TEXT) -> str:
+    """Wire text made safe to show on one line: control characters removed
+    (tabs and line breaks become spaces), cut to ``limit`` characters.
+
+    The result is still to be shown without markup (a Rich ``Text``, a strip's
+    segment, a ``Label`` with ``markup=False``): ``[b]`` in a name stays ``[b]``."""
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        try:
+            text = str(text)
+        except ValueError:  # an int too long to convert (sys.set_int_max_str_digits)
+            return PLACEHOLDER
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return text.translate(_PLAIN)
+
+
+def _finite(value: object) -> float | None:
+    """``value`` as a finite float, or None (inf, nan, an int beyond a float, not a number)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]  # anything may arrive here
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def plausible_time(ts: object) -> bool:
+    """A UNIX time the wire allows (1970 to 2100): anything else is a broken clock or an attack."""
+    value = _finite(ts)
+    return value is not None and 0.0 <= value <= LATEST_TIME
+
+
+_MAX_DAYS = 9999  # 27 years: older than anything a control room holds
+
+
+def age(seconds: object) -> str:
+    """Compact age: 45s, 12m05s, 3h07m, 2d04h (at most 6 cells).
+
+    Negative (a clock a little ahead) shows as 0s; beyond 9999 days as >9999d."""
+    value = _finite(seconds)
+    if value is None:
+        return PLACEHOLDER
+    if value >= (_MAX_DAYS + 1) * 86400:
+        return f">{_MAX_DAYS}d"
+    s = max(0, int(value))
     if s < 60:
         return f"{s}s"
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     if s < 86400:
         return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+    days = s // 86400
+    return f"{days}d{s % 86400 // 3600:02d}h" if days < 100 else f"{days}d"
 
 
-def distance(metres: float) -> str:
-    return f"{metres:.0f} m" if metres < 1000 else f"{metres / 1000:.1f} km"
+def since(ts: object, now: float) -> str:
+    """Age of what happened at ``ts``; a time no clock could give shows ``PLACEHOLDER``."""
+    if not plausible_time(ts):
+        return PLACEHOLDER
+    return age(now - ts)  # type: ignore[operator]  # plausible_time: a real number
 
 
-def clock_time(ts: float) -> str:
+# Farther than once around the Earth: not a distance on the ground.
+_MAX_METRES = 40_100_000.0
+
+
+def distance(metres: object) -> str:
+    value = _finite(metres)
+    if value is None or not 0.0 <= value <= _MAX_METRES:
+        return PLACEHOLDER
+    return f"{value:.0f} m" if value < 1000 else f"{value / 1000:.1f} km"
+
+
+def clock_time(ts: object) -> str:
     """HH:MM:SS in the machine's local time (what the wall clock in the room shows)."""
-    return time.strftime("%H:%M:%S", time.localtime(ts))
+    if not plausible_time(ts):
+        return PLACEHOLDER
+    try:
+        return time.strftime("%H:%M:%S", time.localtime(ts))  # type: ignore[arg-type]
+    except (OverflowError, OSError, ValueError):  # a platform's own narrower range
+        return PLACEHOLDER
+
+
+def count(n: object) -> str:
+    """A count (cameras, incidents, SOS): a whole number from 0 to a trillion."""
+    value = _finite(n)
+    if value is None or not 0 <= value < 1e12 or value != int(value):
+        return PLACEHOLDER
+    return str(int(value))
+
+
+def priority(p: object) -> str:
+    """``P1``..``P9``; anything else is ``P?`` (the column is three cells)."""
+    ok = isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= 9
+    return f"P{p}" if ok else f"P{PLACEHOLDER}"
+
+
+def coordinate(degrees: object, bound: float) -> str:
+    """Latitude (``bound`` 90) or longitude (180) with five decimals, about a metre."""
+    value = _finite(degrees)
+    if value is None or abs(value) > bound:
+        return PLACEHOLDER
+    return f"{value:.5f}"
+
+
+def rate(per_second: object) -> str:
+    value = _finite(per_second)
+    if value is None or not 0.0 <= value < 1e9:
+        return PLACEHOLDER
+    return f"{value:.1f}"
 
 
 KIND_LABEL: dict[str, str] = {

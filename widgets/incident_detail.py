@@ -18,7 +18,13 @@ from widgets.format import (
     STATUS_STYLE,
     age,
     clock_time,
+    coordinate,
+    count,
     distance,
+    plain,
+    plausible_time,
+    priority,
+    since,
 )
 
 
@@ -33,7 +39,8 @@ class IncidentDetail(VerticalScroll, can_focus=True):
         self.incident: IncidentState | None = None
         self.responders: Mapping[str, ResponderState] = {}
         self.now = 0.0
-        self.body = Static(id="detail-body")  # kept: show() may come before compose ran
+        # Kept: show() may come before compose ran. No markup: the body is wire data.
+        self.body = Static(id="detail-body", markup=False)
 
     def compose(self) -> ComposeResult:
         yield self.body
@@ -56,70 +63,86 @@ class IncidentDetail(VerticalScroll, can_focus=True):
             body.refresh(layout=True)
 
     def render_text(self) -> Text:
+        """The detail as a Rich ``Text`` built with ``append`` (never parsed as markup);
+        every wire text through ``plain`` and every number through a formatter."""
         inc, now = self.incident, self.now
         if inc is None:
             return Text("No incident selected.", style="dim")
         t = Text()
-        t.append(f"{inc.id}  ", style="bold")
-        t.append(f"P{inc.priority}", style=PRIORITY_STYLE.get(inc.priority, ""))
-        t.append(f"  {KIND_LABEL.get(inc.kind, inc.kind)}  ")
-        t.append(str(inc.status).upper(), style=STATUS_STYLE.get(inc.status, ""))
+        t.append(f"{plain(inc.id)}  ", style="bold")
+        t.append(priority(inc.priority), style=PRIORITY_STYLE.get(inc.priority, ""))
+        t.append(f"  {KIND_LABEL.get(inc.kind) or plain(inc.kind)}  ")
+        t.append(plain(inc.status).upper(), style=STATUS_STYLE.get(inc.status, ""))
         if inc.escalated:
             t.append("  ESCALATED", style="bold reverse red")
-        t.append(f"\n{inc.title}\n", style="bold")
-        t.append(f"{inc.district} · {inc.place}  ({inc.lat:.5f}, {inc.lon:.5f})\n")
-        _field(t, "Source", inc.source + (f" · {inc.sos_count} SOS" if inc.sos_count > 1 else ""))
+        t.append(f"\n{plain(inc.title)}\n", style="bold")
+        t.append(f"{plain(inc.district)} · {plain(inc.place)}  "
+                 f"({coordinate(inc.lat, 90)}, {coordinate(inc.lon, 180)})\n")  # fmt: skip
+        sos = f" · {count(inc.sos_count)} SOS" if _more_than_one(inc.sos_count) else ""
+        _field(t, "Source", plain(inc.source) + sos)
         if inc.person or inc.phone:
-            _field(t, "Person", "  ".join(x for x in (inc.person, inc.phone) if x))
-        _field(t, "Opened", f"{clock_time(inc.created)} ({age(now - inc.created)} ago)")
+            _field(t, "Person", "  ".join(plain(x) for x in (inc.person, inc.phone) if x))
+        _field(t, "Opened", f"{clock_time(inc.created)} ({since(inc.created, now)} ago)")
         if inc.acknowledged_at:
             _field(t, "Acked", clock_time(inc.acknowledged_at))
         elif inc.ack_deadline:
-            late = now - inc.ack_deadline
-            _field(t, "Ack by", clock_time(inc.ack_deadline)
-                   + (f"  OVERDUE {age(late)}" if late > 0 else f"  in {age(-late)}"))  # fmt: skip
+            _field(t, "Ack by", clock_time(inc.ack_deadline) + _due(inc.ack_deadline, now))
         if inc.dispatch_deadline and not inc.responders:
             _field(t, "Disp. by", clock_time(inc.dispatch_deadline))
         if inc.closed_at:
-            _field(t, "Closed", f"{clock_time(inc.closed_at)} {inc.disposition or ''}")
-        _field(t, "Owner", inc.owner or "-")
-        _field(t, "Units", ", ".join(inc.responders) or "-")
+            _field(t, "Closed", f"{clock_time(inc.closed_at)} {plain(inc.disposition)}")
+        _field(t, "Owner", plain(inc.owner) or "-")
+        _field(t, "Units", ", ".join(plain(r) for r in inc.responders) or "-")
         if inc.recommended:
             t.append("\nRecommended units\n", style="bold underline")
             for rec in inc.recommended:
                 unit = self.responders.get(rec.responder_id)
                 status = unit.status if unit else None
-                t.append(f"  {rec.responder_id:<16} {rec.kind:<7} {distance(rec.distance_m):>8}"
-                         f"  ETA {age(rec.eta_s):>6}  ")  # fmt: skip
-                t.append(str(status or "?"), style=RESPONDER_STYLE.get(status or "", "dim"))
+                t.append(f"  {plain(rec.responder_id):<16} {plain(rec.kind):<7} "
+                         f"{distance(rec.distance_m):>8}  ETA {age(rec.eta_s):>6}  ")  # fmt: skip
+                t.append(plain(status) or "?", style=RESPONDER_STYLE.get(status or "", "dim"))
                 t.append("\n")
         if inc.cameras:
             t.append("\nNearest cameras\n", style="bold underline")
             for cam in inc.cameras:
-                t.append(f"  {cam.camera_id:<14} ")
-                t.append(f"{cam.status:<9}", style=CAMERA_STYLE.get(cam.status, ""))
-                t.append(f" {distance(cam.distance_m):>8}  {cam.name}\n")
+                t.append(f"  {plain(cam.camera_id):<14} ")
+                t.append(f"{plain(cam.status):<9}", style=CAMERA_STYLE.get(cam.status, ""))
+                t.append(f" {distance(cam.distance_m):>8}  {plain(cam.name)}\n")
                 if cam.snapshot_url:
-                    t.append(f"    {cam.snapshot_url}\n", style="dim")
+                    t.append(f"    {plain(cam.snapshot_url)}\n", style="dim")
         if inc.shelters:
             t.append("\nNearest shelters\n", style="bold underline")
             for sh in inc.shelters:
-                t.append(f"  {sh.name}  {sh.kind}  {distance(sh.distance_m)}\n")
+                t.append(f"  {plain(sh.name)}  {plain(sh.kind)}  {distance(sh.distance_m)}\n")
         if inc.events:
             t.append("\nCorrelated events\n", style="bold underline")
             for ev in inc.events:
-                t.append(f"  {clock_time(ev.ts)} {ev.kind:<10} {ev.source}  {ev.detail}\n")
+                t.append(f"  {clock_time(ev.ts)} {plain(ev.kind):<10} {plain(ev.source)}  "
+                         f"{plain(ev.detail)}\n")  # fmt: skip
                 if ev.snapshot_url:
-                    t.append(f"    {ev.snapshot_url}\n", style="dim")
+                    t.append(f"    {plain(ev.snapshot_url)}\n", style="dim")
         if inc.notes:
             t.append("\nNotes\n", style="bold underline")
             for note in inc.notes:
-                t.append(f"  {clock_time(note.ts)} {note.operator}: {note.text}\n")
+                t.append(f"  {clock_time(note.ts)} {plain(note.operator)}: {plain(note.text)}\n")
         if inc.history:
             t.append("\nHistory\n", style="bold underline")
             for h in inc.history:
-                t.append(f"  {clock_time(h.ts)} {h.actor:<8} {h.action}  {h.detail}\n")
+                t.append(f"  {clock_time(h.ts)} {plain(h.actor):<8} {plain(h.action)}  "
+                         f"{plain(h.detail)}\n")  # fmt: skip
         return t
+
+
+def _more_than_one(n: object) -> bool:
+    return isinstance(n, int | float) and n > 1  # nan and non-numbers: no count shown
+
+
+def _due(deadline: float, now: float) -> str:
+    """How late, or how long left; nothing when the deadline is no real time."""
+    if not plausible_time(deadline):
+        return ""
+    late = now - deadline
+    return f"  OVERDUE {age(late)}" if late > 0 else f"  in {age(-late)}"
 
 
 def _field(t: Text, label: str, value: str) -> None:

@@ -54,10 +54,13 @@ class MiniMap(Widget):
         if self.center is None or width < 3 or height < 3:
             return Text("no incident selected", style="dim")
         lat0, lon0 = self.center
+        if not _on_earth(lat0, lon0):  # a position no formula can place: say so, do not raise
+            return Text("position unknown", style="dim")
         coslat = math.cos(math.radians(lat0))
         offsets = [
             (p, (p.lon - lon0) * _EARTH_M_PER_DEG * coslat, (p.lat - lat0) * _EARTH_M_PER_DEG)
             for p in self.points
+            if _on_earth(p.lat, p.lon)
         ]
         radius = max([_MIN_RADIUS_M] + [max(abs(dx) / 2, abs(dy)) for _, dx, dy in offsets])
         # metres per row so that `radius` fits in half the height; columns are half that
@@ -85,6 +88,16 @@ class MiniMap(Widget):
         if width > len(scale):
             return _with_scale(text, scale, width)
         return text
+
+
+def _on_earth(lat: object, lon: object) -> bool:
+    """Real latitude and longitude: nan or inf would reach ``round`` and raise."""
+    return (
+        isinstance(lat, int | float)
+        and isinstance(lon, int | float)
+        and -90.0 <= lat <= 90.0
+        and -180.0 <= lon <= 180.0
+    )
 
 
 def _with_scale(text: Text, scale: str, width: int) -> Text:

@@ -8,7 +8,7 @@ from rich.style import Style
 from textual.strip import Strip
 
 from protocols.schemas import ResponderState, ResponderStatus
-from widgets.format import RESPONDER_STYLE, age, fit
+from widgets.format import RESPONDER_STYLE, fit, plain, plausible_time, since
 from widgets.line_list import LineList, cells
 
 # Busy units first (they are what an operator follows), then who can be sent, then off duty.
@@ -63,20 +63,21 @@ class ResponderBoard(LineList):
     def render_row(self, index: int, width: int) -> Strip:
         u = self.units[index]
         name_w = max(0, width - 62)
-        fix_age = self.now - u.last_seen
+        # A fix whose time is no real time is as doubtful as an old one: dim as well.
+        fresh = plausible_time(u.last_seen) and self.now - u.last_seen <= _STALE_S
         parts: list[tuple[str, Style | None]] = [
-            (fit(u.id, 16) + " " + fit(str(u.kind), 6) + " ", None),
-            (fit(str(u.status), 10), RESPONDER_STYLE.get(u.status)),
+            (fit(plain(u.id), 16) + " " + fit(plain(u.kind), 6) + " ", None),
+            (fit(plain(u.status), 10), RESPONDER_STYLE.get(u.status)),
             (
                 " "
-                + age(self.now - u.status_since).rjust(6)
+                + since(u.status_since, self.now).rjust(6)
                 + " "
-                + fit(u.incident_id or "-", 14)
+                + fit(plain(u.incident_id) or "-", 14)
                 + " ",
                 None,
             ),
-            (age(fix_age).rjust(6), _DIM if fix_age > _STALE_S else None),
+            (since(u.last_seen, self.now).rjust(6), None if fresh else _DIM),
         ]
         if name_w:
-            parts.append((" " + fit(u.name, name_w), None))
+            parts.append((" " + fit(plain(u.name), name_w), None))
         return cells(*parts)

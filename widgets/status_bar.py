@@ -12,17 +12,23 @@ from rich.text import Text
 from textual.widget import Widget
 
 from protocols.schemas import Summary
-from widgets.format import age
+from widgets.format import count, plain, rate, since
 
 _SPARK = "▁▂▃▄▅▆▇█"
 
 
 def sparkline(values: Sequence[float], width: int = 8) -> str:
-    values = list(values)[-width:]
+    """The last ``width`` rates as bars. A rate that is no real rate (negative, inf,
+    nan) draws as the lowest bar: an int() of it would raise or index off the end."""
+    values = [v if _rate_ok(v) else 0.0 for v in list(values)[-width:]]
     if not values:
         return ""
     top = max(values) or 1.0
     return "".join(_SPARK[min(7, int(v / top * 7.999))] for v in values)
+
+
+def _rate_ok(value: object) -> bool:
+    return isinstance(value, int | float) and 0.0 <= value < 1e300  # inf and nan fail too
 
 
 class StatusBar(Widget):
@@ -76,30 +82,31 @@ class StatusBar(Widget):
 
     def render(self) -> Text:
         t = Text(no_wrap=True, overflow="ellipsis")
-        t.append(f" {self.operator}", style="bold")
-        t.append(f" ({self.role}) ")
-        t.append(("● " if self.link_ok else "✖ ") + self.link,
+        # Operator names, alarms and the link's words may come from the wire: all plain().
+        t.append(f" {plain(self.operator)}", style="bold")
+        t.append(f" ({plain(self.role)}) ")
+        t.append(("● " if self.link_ok else "✖ ") + plain(self.link),
                  style="green" if self.link_ok else "bold reverse red")  # fmt: skip
         s = self.summary
         if s is not None:
-            p1, p2 = s.open_by_priority[0], s.open_by_priority[1]
+            p1, p2 = (*s.open_by_priority, 0, 0)[:2]
             t.append("  P1 ", style="bold")
-            t.append(str(p1), style="bold red" if p1 else "")
+            t.append(count(p1), style="bold red" if p1 else "")
             t.append(" P2 ", style="bold")
-            t.append(str(p2), style="bold yellow" if p2 else "")
-            t.append(f" open {s.open_total}")
+            t.append(count(p2), style="bold yellow" if p2 else "")
+            t.append(f" open {count(s.open_total)}")
             if s.oldest_unacked is not None:
                 t.append("  unacked ")
-                t.append(age(self.now - s.oldest_unacked), style="bold red")
-            t.append(f"  {sparkline(s.rate_history)} {s.events_per_s:.1f}/s")
+                t.append(since(s.oldest_unacked, self.now), style="bold red")
+            t.append(f"  {sparkline(s.rate_history)} {rate(s.events_per_s)}/s")
         if self.filter_text:
-            t.append(f"  /{self.filter_text}", style="bold cyan")
+            t.append(f"  /{plain(self.filter_text)}", style="bold cyan")
         if self.others:
-            t.append("  ops: " + " ".join(self.others), style="dim")
+            t.append("  ops: " + " ".join(plain(o) for o in self.others), style="dim")
         # One line, cut to the width: a wrapped status bar would push the queue down.
         t.truncate(max(1, self.size.width), overflow="ellipsis")
         alarms = [*(s.alarms if s is not None else ()), *self.local_alarms]
         if alarms:
             t.append("\n")
-            t.append(" ALARM: " + " | ".join(alarms), style="bold white on red")
+            t.append(" ALARM: " + " | ".join(plain(a) for a in alarms), style="bold white on red")
         return t

@@ -19,6 +19,7 @@ from console.tui.screens.dispatch import DispatchScreen
 from console.tui.screens.note import NoteScreen
 from console.tui.screens.resolve import ResolveScreen
 from protocols.schemas import Action, Command, IncidentState, Reply, Role
+from widgets.format import plain
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -109,15 +110,18 @@ class CommandActions(_Base):
             await self.send_command(command)
         except Exception as exc:  # NotConnected, timeout: say so, never retry silently
             self._sent.pop(command.cmd_id, None)
-            self.notify(f"{command.action} {command.incident_id} NOT sent: {exc}", severity="error")
+            self.notify(plain(f"{command.action} {command.incident_id} NOT sent: {exc}"),
+                        severity="error", markup=False)  # fmt: skip
 
     def reply_received(self, reply: Reply) -> None:
         command = self._sent.pop(reply.cmd_id, None)
         if not reply.ok:
-            self.notify(f"Refused: {reply.reason or 'no reason given'}", title=reply.incident_id or "",
-                        severity="error", timeout=10)  # fmt: skip
+            # Toasts parse markup by default; the reason and the id come from the wire.
+            self.notify(f"Refused: {plain(reply.reason) or 'no reason given'}",
+                        title=plain(reply.incident_id), severity="error", timeout=10,
+                        markup=False)  # fmt: skip
         elif command is not None:
-            self.notify(done_text(command), timeout=3)
+            self.notify(plain(done_text(command)), timeout=3, markup=False)
 
     # --- the actions ------------------------------------------------------------------
 

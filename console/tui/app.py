@@ -38,6 +38,7 @@ from console.tui.state_store import Filter, StateStore
 from protocols.schemas import Command, IncidentState, Role
 from widgets.alert_queue import AlertQueue
 from widgets.camera_grid import CameraGrid
+from widgets.format import plain
 from widgets.incident_detail import IncidentDetail
 from widgets.mini_map import MapPoint, MiniMap
 from widgets.responder_board import ResponderBoard
@@ -284,7 +285,8 @@ class AnsimApp(CommandActions, App[int]):
     def _report_dead_children(self) -> None:
         news = self._child_news() if self._child_news else []
         for line in news:
-            self.notify(line, title="A background process stopped", severity="error", timeout=60)
+            self.notify(plain(line), title="A background process stopped", severity="error",
+                        timeout=60, markup=False)  # fmt: skip
             self._child_alarms.append(line.split(";")[0])
         if news:
             self.status_bar.update_state(local_alarms=self._child_alarms)
@@ -349,8 +351,9 @@ class AnsimApp(CommandActions, App[int]):
         self.status_bar.update_state(link=event.label, link_ok=event.connected)
         self.panes.set_class(not event.connected, "-stale")
         if was and not event.connected:
-            self.notify(f"Lost the broker: {event.reason or 'disconnected'}. The picture is frozen.",
-                        severity="error", timeout=8)  # fmt: skip
+            reason = plain(event.reason) or "disconnected"
+            self.notify(f"Lost the broker: {reason}. The picture is frozen.",
+                        severity="error", timeout=8, markup=False)  # fmt: skip
         elif event.connected and not was:
             self.notify("Connected: catching up.", timeout=3)
 

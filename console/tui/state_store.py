@@ -33,6 +33,7 @@ from protocols.schemas import (
     ShelterList,
     Summary,
 )
+from widgets.format import plausible_time
 
 SortKey = tuple[int, int, float, str]
 
@@ -56,7 +57,15 @@ _STATUS_WORDS: dict[str, IncidentStatus] = {
 
 def sort_key(incident: IncidentState) -> SortKey:
     """Most urgent first: priority, then escalated, then oldest, then id for stability."""
-    return (incident.priority, 0 if incident.escalated else 1, incident.created, incident.id)
+    return (incident.priority, 0 if incident.escalated else 1, _when(incident.created), incident.id)
+
+
+def _when(created: float) -> float:
+    """A creation time that orders: nan compares false to everything, so bisect would
+    lose its key and leave a row pointing at a removed incident. A time no clock gives
+    (nan, negative, past 2100) sorts as the oldest, first in its priority: an
+    incident is never buried because its clock is broken."""
+    return created if plausible_time(created) else 0.0
 
 
 @dataclass(frozen=True)
@@ -201,7 +210,9 @@ class StateStore:
                 self.apply(codec.decode(payload, IncidentState))
             elif topic.startswith(_CAMERAS):
                 district, _, page = topic[len(_CAMERAS) :].rpartition("/")
-                if not district or not page.isdecimal():
+                # ASCII digits, at most six (pages <= 100,000): int() of a 5,000-digit
+                # level would raise past the WireError this method turns into a refusal.
+                if not district or not (page.isascii() and page.isdigit()) or len(page) > 6:
                     return True  # a whole district under the old layout: superseded by pages
                 if not payload:
                     self.remove_camera_page(district, int(page))

@@ -10,6 +10,7 @@ from textual.containers import Vertical
 from textual.widgets import Label
 
 from console.tui.screens.frames import ConsoleModal
+from widgets.format import plain
 
 
 class ConfirmScreen(ConsoleModal[bool]):
@@ -24,9 +25,10 @@ class ConfirmScreen(ConsoleModal[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.question, classes="dialog-title")
+            # The question and detail may quote an incident (its title): plain text only.
+            yield Label(plain(self.question), classes="dialog-title", markup=False)
             if self.detail:
-                yield Label(self.detail)
+                yield Label(plain(self.detail), markup=False)
             yield Label("[b]y[/b]/enter yes   [b]n[/b]/esc no", classes="dialog-keys")
 
     def action_answer(self, yes: bool) -> None:

@@ -16,7 +16,7 @@ from textual.widgets.option_list import Option
 from console.tui.screens.frames import ConsoleModal
 from console.tui.screens.vim_list import VimOptionList
 from protocols.schemas import IncidentState, ResponderState
-from widgets.format import RESPONDER_STYLE, age, distance
+from widgets.format import RESPONDER_STYLE, age, distance, plain
 from widgets.incident_detail import first_free
 
 
@@ -33,15 +33,19 @@ class DispatchScreen(ConsoleModal[str | None]):
     def compose(self) -> ComposeResult:
         inc = self.incident
         with Vertical(classes="dialog"):
-            yield Label(
-                f"Dispatch to {inc.id} · {inc.district} {inc.place}", classes="dialog-title"
-            )
+            # The title quotes the incident: its texts are the source's, so plain and no markup.
+            title = f"Dispatch to {plain(inc.id)} · {plain(inc.district)} {plain(inc.place)}"
+            yield Label(title, classes="dialog-title", markup=False)
             options = []
+            seen: set[str] = set()
             for rec in inc.recommended:
+                if rec.responder_id in seen:  # a repeated unit: OptionList refuses duplicate ids
+                    continue
+                seen.add(rec.responder_id)
                 unit = self.responders.get(rec.responder_id)
-                status = str(unit.status) if unit else "?"
-                line = Text(f"{rec.responder_id:<16} {rec.kind:<7} {distance(rec.distance_m):>8}"
-                            f"  ETA {age(rec.eta_s):>6}  ")  # fmt: skip
+                status = plain(unit.status) if unit else "?"
+                line = Text(f"{plain(rec.responder_id):<16} {plain(rec.kind):<7} "
+                            f"{distance(rec.distance_m):>8}  ETA {age(rec.eta_s):>6}  ")  # fmt: skip
                 line.append(status, style=RESPONDER_STYLE.get(status, "dim"))
                 options.append(Option(line, id=rec.responder_id))
             yield VimOptionList(*options, id="units")

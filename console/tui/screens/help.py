@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -31,9 +32,11 @@ class HelpScreen(ConsoleModal[None]):
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
         for key, description, enabled in self.rows:
-            table.add_row(key, description, style=None if enabled else "dim")
+            # Text, not str: a Table parses str cells as markup, and a key shown as `[`
+            # or a site's own description must print as written.
+            table.add_row(Text(key), Text(description), style=None if enabled else "dim")
         with VerticalScroll(classes="dialog help"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(self.title_text, classes="dialog-title", markup=False)
             yield Static(table)
             yield Label("[b]esc[/b] or [b]?[/b] close", classes="dialog-keys")
 

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, Label
 
 from console.tui.screens.frames import ConsoleModal
+from widgets.format import plain
 
 
 class NoteScreen(ConsoleModal[str | None]):
@@ -24,7 +25,7 @@ class NoteScreen(ConsoleModal[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"Note for {self.incident_id}", classes="dialog-title")
+            yield Label(f"Note for {plain(self.incident_id)}", classes="dialog-title", markup=False)
             yield Input(placeholder="what happened, who called, …", max_length=4000, id="note")
             yield Label("[b]enter[/b] save   [b]esc[/b] cancel", classes="dialog-keys")
 

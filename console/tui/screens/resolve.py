@@ -12,6 +12,7 @@ from textual.widgets import Label, OptionList
 
 from console.tui.screens.frames import ConsoleModal
 from console.tui.screens.vim_list import VimOptionList
+from widgets.format import plain
 
 DISPOSITIONS: Final = (
     "assisted on scene",
@@ -36,7 +37,8 @@ class ResolveScreen(ConsoleModal[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"Resolve {self.incident_id}: disposition", classes="dialog-title")
+            yield Label(f"Resolve {plain(self.incident_id)}: disposition", classes="dialog-title",
+                        markup=False)  # fmt: skip
             yield VimOptionList(*DISPOSITIONS, id="dispositions")
             yield Label("[b]j/k[/b] choose   [b]enter[/b] resolve   [b]esc[/b] cancel",
                         classes="dialog-keys")  # fmt: skip
