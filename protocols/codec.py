@@ -76,6 +76,12 @@ def decode(payload: bytes, kind: type[T] | Any, *, max_bytes: int = MAX_PAYLOAD)
         raise WireError(f"invalid: {exc}") from None
     except msgspec.DecodeError as exc:
         raise WireError(f"malformed: {exc}") from None
+    except RecursionError:
+        # msgspec skips an unknown field recursively: nesting a few thousand deep, in a
+        # payload of a few KB, exhausts the stack. A refusal, never the caller's crash.
+        raise WireError("malformed: nested too deep") from None
+    except Exception as exc:  # whatever else a decoder may raise, the caller sees a refusal
+        raise WireError(f"malformed: {type(exc).__name__}: {exc}"[:500]) from None
 
 
 def decode_any(payload: bytes, *, max_bytes: int = MAX_PAYLOAD) -> schemas.AnyMessage:

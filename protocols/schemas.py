@@ -10,7 +10,7 @@ Times are UNIX seconds (float). Distances are metres.
 from __future__ import annotations
 
 import enum
-from typing import Annotated
+from typing import Annotated, Final
 
 from msgspec import Meta, Struct
 
@@ -20,12 +20,17 @@ Lat = Annotated[float, Meta(ge=-90.0, le=90.0, description="latitude, WGS84 degr
 Lon = Annotated[float, Meta(ge=-180.0, le=180.0, description="longitude, WGS84 degrees")]
 Metres = Annotated[float, Meta(ge=0.0)]
 Seconds = Annotated[float, Meta(ge=0.0)]
-Timestamp = Annotated[float, Meta(ge=0.0, description="UNIX time, seconds")]
+# 2100-01-01T00:00Z. Later is a broken clock or an attack, and a time that large (or
+# inf) made every console's clock formatting raise on the retained state.
+MAX_TIMESTAMP: Final = 4_102_444_800.0
+Timestamp = Annotated[float, Meta(ge=0.0, le=MAX_TIMESTAMP, description="UNIX time, seconds")]
 Confidence = Annotated[float, Meta(ge=0.0, le=1.0)]
 Percent = Annotated[int, Meta(ge=0, le=100)]
 Priority = Annotated[int, Meta(ge=1, le=4, description="1 is the most urgent")]
 # Identifiers end up in MQTT topic levels, so no '/', '+', '#' or spaces.
 Ident = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+# A district name is a topic level of the state it names (state/cameras/<district>/...).
+DistrictName = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 ShortText = Annotated[str, Meta(max_length=200)]
 LongText = Annotated[str, Meta(max_length=4000)]
 Url = Annotated[str, Meta(max_length=2000, pattern=r"^https?://")]
@@ -172,7 +177,7 @@ class CameraHealth(_Wire, frozen=True, tag="camera"):
     status: CameraHealthStatus
     ts: Timestamp
     name: ShortText | None = None
-    district: ShortText | None = None
+    district: DistrictName | None = None
     lat: Lat | None = None
     lon: Lon | None = None
 

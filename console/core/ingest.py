@@ -27,6 +27,7 @@ from protocols.schemas import (
     ResponderReport,
     SosAlarm,
 )
+from protocols.text import printable_struct
 
 # What the engine's handle_event takes.
 EngineInput = RawEvent | PublicAlert
@@ -103,7 +104,7 @@ def read(topic: str, payload: bytes) -> Accepted | Refused:
             schema = topics.RAW_KINDS.get(kind)
             if schema is None:
                 return Refused(f"unknown raw kind '{kind}' in topic {topic}")
-            event: EngineInput = codec.decode(payload, schema)
+            event: EngineInput = printable_struct(codec.decode(payload, schema))
             if isinstance(event, SosAlarm) and event.source != source:
                 return Refused(
                     f"SOS source '{event.source}' does not match the topic's source '{source}'"
@@ -115,7 +116,7 @@ def read(topic: str, payload: bytes) -> Accepted | Refused:
             return Accepted(RecordKind.EVENT, event, dedupe_key(event))
         if topic.startswith(f"{topics.ROOT}/cmd/"):
             operator = topics.last_level(topic)
-            command: Command = codec.decode(payload, Command)
+            command: Command = printable_struct(codec.decode(payload, Command))
             if command.operator != operator:
                 return Refused(
                     f"command operator '{command.operator}' does not match the topic's '{operator}'"
@@ -141,6 +142,18 @@ class Reader:
         return self.foreign.subscriptions()
 
     def read(self, topic: str, payload: bytes, now: float) -> Accepted | Adapted | Refused:
+        """Never raises: whatever goes wrong reading a message makes it a dead letter.
+
+        The reading comes before the journal, so a refusal here is journaled as a dead
+        letter, acknowledged, and replayed the same way; an exception would have stopped
+        the core on every restart with the poison message still queued.
+        """
+        try:
+            return self._read(topic, payload, now)
+        except Exception as exc:
+            return Refused(f"unreadable: {type(exc).__name__}: {exc}"[:500])
+
+    def _read(self, topic: str, payload: bytes, now: float) -> Accepted | Adapted | Refused:
         if topic.startswith(f"{topics.ROOT}/"):
             return read(topic, payload)
         result = self.foreign.handle(topic, payload, now)
@@ -148,7 +161,7 @@ class Reader:
             return Refused(f"not a topic the core accepts: {topic}")
         if result.error is not None:
             return Refused(result.error)
-        return Adapted(tuple(result.messages), result.ignored)
+        return Adapted(tuple(printable_struct(m) for m in result.messages), result.ignored)
 
     def memory(self) -> bytes:
         return self.foreign.memory()
