@@ -12,6 +12,9 @@
 #   source    writes ansim/v1/raw/<name>/#, reads its receipts
 #   gateway   writes every raw topic and reads every receipt (an HTTP gateway or
 #             adapter publishing for many sources; give it to nothing else)
+# The broker makes each user name its client id (use_username_as_clientid): one
+# session and one live connection per user, so list a user per console seat, per
+# gateway and per simulator; a second connection as the same user replaces the first.
 #
 # Writes, readable by their owner only:
 #   OUT_DIR/passwords    for password_file (hashed with mosquitto_passwd)

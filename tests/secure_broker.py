@@ -7,8 +7,9 @@ deploy/make-passwords.sh), and :class:`DeployBroker` runs it on two free loopbac
 ports: ``port`` (plain, as 1883) and ``tls_port`` (TLS, as 8883).
 
 :class:`Client` is a small synchronous paho client for the tests that need to see
-what the broker answers (CONNACK and PUBACK reason codes), which the project
-Transport deliberately hides behind reconnects.
+what the broker answers (CONNACK and PUBACK reason codes, the CONNACK's "session
+present" flag, every disconnect), which the project Transport deliberately hides
+behind reconnects.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ INSTALL_DIR = "/etc/mosquitto/ansim/"
 
 # The settings that keep a slow subscriber's messages; removed for the "defaults" contrast.
 QUEUE_SETTINGS = ("max_queued_messages", "max_queued_bytes", "max_inflight_messages")
+# The per-listener setting that makes the client id the user name, so that only an
+# account can hold its own session; removed for the "takeover" contrast.
+SESSION_SETTING = "use_username_as_clientid"
 
 CORE = "ansim-core"
 # The test's users: "role name" lines for deploy/make-passwords.sh (passwords generated).
@@ -66,7 +70,8 @@ def adapt_config(
 ) -> str:
     """deploy/mosquitto.conf for a test: its ports, its directories, its user; nothing else.
 
-    ``drop`` removes the settings with these names (to compare with Mosquitto's defaults).
+    ``drop`` removes the settings with these names (to compare with Mosquitto's defaults);
+    each must be there at least once (a per-listener setting is there once per listener).
     """
     replacements = {
         "listener 1883 127.0.0.1": f"listener {port} {HOST}",
@@ -91,7 +96,8 @@ def adapt_config(
         elif INSTALL_DIR in line:
             line = line.replace(INSTALL_DIR, f"{security_dir}/")
         lines.append(line)
-    missing = [line for line, n in {**found, **dropped}.items() if n != 1]
+    missing = [line for line, n in found.items() if n != 1]
+    missing += [key for key, n in dropped.items() if n == 0]
     if missing:
         raise AssertionError(f"deploy/mosquitto.conf changed; expected once each: {missing}")
     return "\n".join(lines) + "\n"
@@ -184,6 +190,10 @@ class Client:
     persistent: bool = False
     port: int | None = None  # default: the broker's TLS or plain port, as ``tls`` says
     inbox: queue.Queue[Received] = field(default_factory=queue.Queue)
+    # The CONNACK's "session present" flag of the last successful connect.
+    session_present: bool | None = None
+    # Every loss of the connection, with the reason (e.g. "Session taken over").
+    disconnects: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         version = paho.MQTTv5 if self.protocol == 5 else paho.MQTTv311
@@ -212,10 +222,13 @@ class Client:
         self.paho.on_message = self._on_message
 
     # callbacks, on paho's network thread
-    def _on_connect(self, _c: Any, _u: Any, _f: Any, rc: ReasonCode, _p: Any = None) -> None:
+    def _on_connect(self, _c: Any, _u: Any, flags: Any, rc: ReasonCode, _p: Any = None) -> None:
+        if not rc.is_failure:
+            self.session_present = bool(flags.session_present)
         self._connack.put(rc)
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: ReasonCode, _p: Any = None) -> None:
+        self.disconnects.append(str(rc))
         self._connack.put(f"disconnected: {rc}")
 
     def _on_publish(self, _c: Any, _u: Any, mid: int, rc: ReasonCode, _p: Any) -> None:
