@@ -28,9 +28,9 @@ Confidence = Annotated[float, Meta(ge=0.0, le=1.0)]
 Percent = Annotated[int, Meta(ge=0, le=100)]
 Priority = Annotated[int, Meta(ge=1, le=4, description="1 is the most urgent")]
 # Identifiers end up in MQTT topic levels, so no '/', '+', '#' or spaces.
-Ident = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+Ident = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+\Z")]
 # A district name is a topic level of the state it names (state/cameras/<district>/...).
-DistrictName = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+DistrictName = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+\Z")]
 ShortText = Annotated[str, Meta(max_length=200)]
 LongText = Annotated[str, Meta(max_length=4000)]
 Url = Annotated[str, Meta(max_length=2000, pattern=r"^https?://")]

@@ -7,16 +7,42 @@
 ``ansim/v1/reply/<operator>``       the core's answers
 ``ansim/v1/receipt/<source>/<id>``  the core has journaled this SOS
 ``ansim/v1/presence/<operator>``    who is at a console (retained; last will)
+
+Every value that becomes a topic level is an identifier by construction: the functions
+below refuse (``ValueError``) a value that is not a ``schemas.Ident`` (letters, digits,
+``_ . : @ -``, 1 to 128 characters), so no value can add a level (``/``), become a
+wildcard (``+``, ``#``), hide a control character, or name a ``$SYS`` topic.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import re
+from typing import Final, get_args
+
+from msgspec import Meta
 
 from protocols.public_alert import PublicAlert
-from protocols.schemas import CameraHealth, CctvEvent, ResponderReport, SosAlarm
+from protocols.schemas import CameraHealth, CctvEvent, Ident, ResponderReport, SosAlarm
 
 ROOT: Final = "ansim/v1"
+
+# The very constraint of schemas.Ident, so a topic level and a validated field agree.
+_IDENT_META: Final[Meta] = get_args(Ident)[1]
+_IDENT: Final = re.compile(_IDENT_META.pattern or "")
+_IDENT_MAX: Final = _IDENT_META.max_length or 0
+
+
+def level(value: str) -> str:
+    """``value`` as one topic level; ValueError if it is not an identifier (``schemas.Ident``)."""
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= _IDENT_MAX
+        or _IDENT.fullmatch(value) is None
+    ):
+        shown = repr(value)
+        raise ValueError(f"not an identifier, refused as a topic level: {shown[:80]}")
+    return value
+
 
 # raw kinds, as the last topic level
 RAW_SOS: Final = "sos"
@@ -39,10 +65,15 @@ SHARED_GROUP: Final = "ansim-core"
 
 
 def raw(source: str, kind: str) -> str:
-    return f"{ROOT}/raw/{source}/{kind}"
+    return f"{ROOT}/raw/{level(source)}/{level(kind)}"
 
 
 RAW_ALL: Final = f"{ROOT}/raw/+/+"
+
+
+def raws_from(source: str) -> str:
+    """The filter for every kind one source publishes (``raw(source, kind)`` takes no ``+``)."""
+    return f"{ROOT}/raw/{level(source)}/+"
 
 
 def raw_kind(topic: str) -> tuple[str, str] | None:
@@ -60,49 +91,52 @@ def shared(topic_filter: str, group: str = SHARED_GROUP) -> str:
 
 # state, retained
 def state_incident(incident_id: str) -> str:
-    return f"{ROOT}/state/incident/{incident_id}"
+    return f"{ROOT}/state/incident/{level(incident_id)}"
 
 
 def state_cameras(district: str) -> str:
-    return f"{ROOT}/state/cameras/{district}"
+    return f"{ROOT}/state/cameras/{level(district)}"
 
 
 def state_camera_page(district: str, page: int) -> str:
     """One page of a district's cameras (``schemas.DistrictCameras`` with ``page``)."""
-    return f"{ROOT}/state/cameras/{district}/{page}"
+    if type(page) is not int or page < 0:
+        raise ValueError(f"not a page number, refused as a topic level: {page!r:.80}")
+    return f"{ROOT}/state/cameras/{level(district)}/{page}"
 
 
 def state_responder(responder_id: str) -> str:
-    return f"{ROOT}/state/responder/{responder_id}"
+    return f"{ROOT}/state/responder/{level(responder_id)}"
 
 
 STATE_SUMMARY: Final = f"{ROOT}/state/summary"
 STATE_SHELTERS: Final = f"{ROOT}/state/shelters"
 STATE_ALL: Final = f"{ROOT}/state/#"
 STATE_INCIDENTS: Final = f"{ROOT}/state/incident/+"
+STATE_INCIDENT_PREFIX: Final = f"{ROOT}/state/incident/"  # what every incident's topic starts with
 
 
 def cmd(operator: str) -> str:
-    return f"{ROOT}/cmd/{operator}"
+    return f"{ROOT}/cmd/{level(operator)}"
 
 
 CMD_ALL: Final = f"{ROOT}/cmd/+"
 
 
 def reply(operator: str) -> str:
-    return f"{ROOT}/reply/{operator}"
+    return f"{ROOT}/reply/{level(operator)}"
 
 
 def receipt(source: str, alarm_id: str) -> str:
-    return f"{ROOT}/receipt/{source}/{alarm_id}"
+    return f"{ROOT}/receipt/{level(source)}/{level(alarm_id)}"
 
 
 def receipts_for(source: str) -> str:
-    return f"{ROOT}/receipt/{source}/+"
+    return f"{ROOT}/receipt/{level(source)}/+"
 
 
 def presence(operator: str) -> str:
-    return f"{ROOT}/presence/{operator}"
+    return f"{ROOT}/presence/{level(operator)}"
 
 
 PRESENCE_ALL: Final = f"{ROOT}/presence/+"

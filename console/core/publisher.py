@@ -15,16 +15,22 @@ end are cleared. Under a storm (the simulator's storm mix at 5,000 events/s
 changes ~2,700 cameras a second, in every district) a district's pages go out
 at most every ``CAMERA_INTERVAL_S``: a camera grid a second behind instead of
 five times the bytes, for the core to build and for every console to decode.
+
+Every topic is built by ``protocols.topics``, which refuses (ValueError) a level that
+is not an identifier. Such a message is skipped, counted in ``refused_topics`` and
+logged once per kind; the rest of the batch goes out. One bad value must never stop
+publication (the publish loop's death would stop the core).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from console.engine.effects import (
@@ -42,8 +48,37 @@ from protocols.camera_pages import CAMERA_PAGE, camera_page, page_count
 from protocols.mqtt import Transport
 from protocols.schemas import Receipt, Reply, Summary
 
+log = logging.getLogger("ansim.core.publisher")
+
 STATE_CHUNK = 32  # incident states computed together, between two looks at the budget
 CAMERA_INTERVAL_S = 1.0  # a district's changed pages go out at most this often
+
+
+@dataclass
+class RefusedTopics:
+    """Messages not published because a value was not an identifier (``topics.level``)."""
+
+    total: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, kind: str, error: ValueError) -> None:
+        self.total += 1
+        seen = self.by_kind.get(kind, 0)
+        self.by_kind[kind] = seen + 1
+        if not seen:  # once per kind: a flood of bad values must not flood the log
+            log.error("a %s was not published: %s (further ones are only counted)", kind, error)
+
+
+refused_topics = RefusedTopics()
+
+
+def topic_or_skip(kind: str, build: Callable[..., str], *args: object) -> str | None:
+    """``build(*args)``, or None (counted, logged once per kind) if a level is refused."""
+    try:
+        return build(*args)
+    except ValueError as exc:
+        refused_topics.skip(kind, exc)
+        return None
 
 
 @dataclass
@@ -92,11 +127,15 @@ def sort_effects(effects: Iterable[Effect], dirty: Dirty, outbox: Outbox) -> Non
 
 
 async def publish_outbox(transport: Transport, outbox: Outbox) -> None:
-    items = [(topics.reply(reply.operator), codec.encode(reply), False) for reply in outbox.replies]
-    items += [
-        (topics.receipt(r.source, r.alarm_id), codec.encode(r), False) for r in outbox.receipts
-    ]
-    await _publish_all(transport, items)
+    items: list[tuple[str, bytes, bool]] = []
+    for reply in outbox.replies:
+        if (topic := topic_or_skip("reply", topics.reply, reply.operator)) is not None:
+            items.append((topic, codec.encode(reply), False))
+    for r in outbox.receipts:
+        if (topic := topic_or_skip("receipt", topics.receipt, r.source, r.alarm_id)) is not None:
+            items.append((topic, codec.encode(r), False))
+    if items:
+        await _publish_all(transport, items)
 
 
 async def publish_state(
@@ -133,11 +172,21 @@ async def publish_state(
     while backlog and time.perf_counter() <= deadline:
         # 32 at a time: their nearest-responder and shelter questions are asked at once.
         chunk = [backlog.popitem(last=False)[0] for _ in range(min(STATE_CHUNK, len(backlog)))]
-        taken_ids += chunk
-        for incident_id, state in zip(chunk, engine.incident_states(chunk, now), strict=True):
-            items.append((topics.state_incident(incident_id), encode(state), True))
+        # The topic of each; a refused one is dropped before its state is computed.
+        named: dict[str, str] = {}
+        for incident_id in chunk:
+            if (topic := topic_or_skip("incident", topics.state_incident, incident_id)) is not None:
+                named[incident_id] = topic
+        taken_ids += named
+        if named:
+            states = engine.incident_states(list(named), now)
+            items += [
+                (topic, encode(s), True) for topic, s in zip(named.values(), states, strict=True)
+            ]
     # An empty retained payload deletes the retained message: closed incidents leave the queue.
-    items += [(topics.state_incident(i), b"", True) for i in dirty.closed]
+    for incident_id in dirty.closed:
+        if (topic := topic_or_skip("incident", topics.state_incident, incident_id)) is not None:
+            items.append((topic, b"", True))
     cams = _camera_state(engine)
     for district in dirty.districts:
         cams.wait(district, dirty.cameras.get(district))
@@ -147,10 +196,9 @@ async def publish_state(
     taken = cams.take(now, throttle=budget_s is not None)
     for district, changed in taken:
         items += camera_pages(engine, district, now, changed)
-    items += [
-        (topics.state_responder(r), encode(engine.responder_state(r)), True)
-        for r in dirty.responders
-    ]
+    for responder_id in dirty.responders:
+        if (topic := topic_or_skip("responder", topics.state_responder, responder_id)) is not None:
+            items.append((topic, encode(engine.responder_state(responder_id)), True))
     try:
         await _publish_all(transport, items)
     except BaseException:
@@ -214,6 +262,8 @@ def camera_pages(
     ``changed``: the camera ids known to have changed; None republishes every page
     (and clears the district's whole-list topic of the old layout, which a console
     would otherwise still receive)."""
+    if topic_or_skip("district", topics.state_cameras, district) is None:
+        return []  # every page's topic would be refused as well
     whole = engine.district_cameras(district, now)
     cells = whole.cameras
     ids = tuple(c.id for c in cells)

@@ -1,9 +1,10 @@
 """`ansim core`: the one authority.
 
 Receive (manual acknowledgement) → journal → engine → commit → acknowledge →
-replies and receipts → coalesced retained state. No acknowledgement, reply or
-receipt leaves before the batch that holds its input is committed, so the
-broker redelivers anything the core had not made durable.
+replies and receipts → coalesced retained state. No acknowledgement, reply, receipt or
+state leaves before the batch that holds its input is committed, so the
+broker redelivers anything the core had not made durable, and no console
+sees what a failed commit may yet lose.
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ class Core:
         self._stopping = asyncio.Event()
         self.failed = ""  # the name of a loop that died, if one did
         self.transport: Transport | None = None
+        # A commit failed and its batch is held: the engine shows records not yet durable,
+        # so no state goes out, only the last committed summary with the alarms.
+        self.held = False
+        self.committed_summary = self.summary(clock())
 
     # --- wiring ---------------------------------------------------------------------
 
@@ -275,11 +280,13 @@ class Core:
                 self.journal.commit()
                 break
             except JournalError as exc:
+                self.held = True
                 if "journal" not in self.alarms:
                     log.error("journal commit failed, holding acknowledgements: %s", exc)
                 self.alarms["journal"] = f"JOURNAL FAILING: {exc}; nothing is acknowledged"
                 await self._publish_summary_quietly()
                 await asyncio.sleep(1.0)
+        self.held = False
         if self.alarms.pop("journal", None):
             log.info("journal commits again; acknowledging the held batch")
         self._release()
@@ -374,14 +381,18 @@ class Core:
     async def flush(self, now: float, *, everything_now: bool = False) -> None:
         """Publish what changed: at most a budget's worth of incident states per tick."""
         self._broker_alarm(now)  # the drop alarm expires HOLD_S after the counter last moved
-        dirty, self.dirty = self.dirty, Dirty()
         await self.send_outbox()  # only committed batches' (self.owed); retries a failed send
+        if self.held:
+            await self._publish_summary_quietly()
+            return
+        dirty, self.dirty = self.dirty, Dirty()
         budget = None if everything_now else PUBLISH_BUDGET * self.cfg.core.publish_interval_s
+        summary = self.committed_summary = self.summary(now)  # before any await: committed
         try:
             await publish_state(
                 self._transport(), self.engine, dirty, now, backlog=self.backlog, budget_s=budget
             )
-            await publish_summary(self._transport(), self.summary(now))
+            await publish_summary(self._transport(), summary)
         except (NotConnected, TimeoutError):
             dirty.incidents.clear()  # already in the backlog
             self._merge_dirty(dirty)
@@ -430,13 +441,17 @@ class Core:
         return self.transport
 
     async def _publish_summary_quietly(self) -> None:
+        """While a batch is held: the last committed figures, with the alarms of now."""
+        alarms = tuple(self.alarms.values())
+        summary = msgspec.structs.replace(self.committed_summary, ts=self.clock(), alarms=alarms)
         with contextlib.suppress(NotConnected, TimeoutError):
-            await publish_summary(self._transport(), self.summary(self.clock()))
+            await publish_summary(self._transport(), summary)
 
     async def _flush_quietly(self) -> None:
         with contextlib.suppress(NotConnected, TimeoutError, JournalError):
-            if self.unacked:
+            if self.unacked or self.held:
                 self.journal.commit()
+                self.held = False
                 self._release()
             await self.flush(self.clock(), everything_now=True)
 

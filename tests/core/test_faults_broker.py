@@ -98,7 +98,7 @@ async def test_broker_sigkill_mid_storm_loses_no_sos(
             return sum(
                 s.sos_count
                 for t, s in state.items()
-                if t.startswith(topics.state_incident("")) and isinstance(s, IncidentState)
+                if t.startswith(topics.STATE_INCIDENT_PREFIX) and isinstance(s, IncidentState)
             )
 
         state: dict[str, object] = {}

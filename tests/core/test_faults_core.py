@@ -75,7 +75,7 @@ async def test_core_sigkill_mid_storm_rebuilds_the_state_of_a_core_never_killed(
     published = {
         t.rsplit("/", 1)[1]: s
         for t, s in (await retained_state(mqtt_settings)).items()
-        if t.startswith(topics.state_incident("")) and isinstance(s, IncidentState)
+        if t.startswith(topics.STATE_INCIDENT_PREFIX) and isinstance(s, IncidentState)
     }
     cfg = config_module.load(config, environ={})
     journal = open_journal(cfg.journal)

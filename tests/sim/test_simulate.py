@@ -99,7 +99,7 @@ class Watcher:
         self.c.on_subscribe = lambda *_: self._subscribed.set()
         self.c.connect(broker.host, broker.port)
         self.c.loop_start()
-        self.c.subscribe(topics.raw("sim", "+"), qos=1)
+        self.c.subscribe(topics.raws_from("sim"), qos=1)
         assert self._subscribed.wait(5)
 
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:

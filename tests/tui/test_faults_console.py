@@ -39,7 +39,7 @@ CUT_S = 60.0
 
 
 def retained_incidents(state: dict[str, object]) -> dict[str, IncidentState]:
-    prefix = topics.state_incident("")
+    prefix = topics.STATE_INCIDENT_PREFIX
     return {
         t[len(prefix) :]: s
         for t, s in state.items()
