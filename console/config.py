@@ -17,11 +17,13 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct, field
 
-from console.engine.districts import District, DistrictMap
+from console.engine.districts import District, DistrictMap, service_box
 from console.engine.settings import (
     CorrelationConfig,
     DispatchConfig,
     EngineSettings,
+    OwnersConfig,
+    PlausibilityConfig,
     PriorityConfig,
     PrivacyConfig,
     SlaConfig,
@@ -79,7 +81,7 @@ class BrokerConfig(_Section):
 
 
 class OperatorConfig(_Section):
-    id: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$")] = "op1"
+    id: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+\Z")] = "op1"
     name: str = "Operator 1"
     role: Role = Role.OPERATOR
 
@@ -111,7 +113,7 @@ class SimulateConfig(_Section):
     rate: NonNegative = 2.0
     scenario: Literal["quiet", "evening", "storm"] = "evening"
     duration_s: NonNegative = 0
-    source: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$")] = (
+    source: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+\Z")] = (
         "sim"
     )
     resend_s: Positive = 5.0
@@ -123,9 +125,13 @@ class ConsoleConfig(_Section):
     colors: Literal["auto", "16", "256"] = "auto"
 
 
-SourceId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+SourceId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+\Z")]
 # RFC 6750 b64token characters; at least 16 of them, so a guessable token fails at start.
-BearerToken = Annotated[str, Meta(min_length=16, max_length=512, pattern=r"^[A-Za-z0-9._~+/=-]+$")]
+BearerToken = Annotated[str, Meta(min_length=16, max_length=512, pattern=r"^[A-Za-z0-9._~+/=-]+\Z")]
+# An endpoint a gateway token may be scoped to: POST /v1/sos, POST /v1/cap.
+GatewayEndpoint = Literal["sos", "cap"]
+# A CAP <sender>, as protocols.cap accepts it: no spaces, commas, '<' or '&'.
+CapSender = Annotated[str, Meta(min_length=1, max_length=256, pattern=r"^[^\s,<&]+\Z")]
 
 
 class GatewayConfig(_Section):
@@ -141,7 +147,15 @@ class GatewayConfig(_Section):
     receipt_timeout_s: Positive = 10.0
     resend_s: Positive = 1.0
     read_timeout_s: Positive = 10.0
+    # /v1/health is degraded (503) once the core's summary is older than this.
+    summary_stale_s: Positive = 15.0
     tokens: dict[SourceId, BearerToken] = field(default_factory=dict)
+    # Source id -> the endpoints its token may use. Empty: every token may use both
+    # (the old behaviour); once any source is listed, an unlisted one may use none.
+    scopes: dict[SourceId, list[GatewayEndpoint]] = field(default_factory=dict)
+    # CAP <sender> -> the source ids whose tokens may speak for it. Empty: no binding;
+    # once any sender is listed, a CAP message naming an unlisted sender is refused.
+    cap_senders: dict[CapSender, list[SourceId]] = field(default_factory=dict)
     geocodes: dict[str, str] = field(default_factory=dict)
 
 
@@ -195,14 +209,24 @@ class CityConfig(_Section):
     name: str = "Seoul"
     # The default is the training city's: the [city] table of the shipped config.toml.
     districts: list[District] = field(default_factory=lambda: list(default_districts()))
+    # [lat_min, lon_min, lat_max, lon_max]; [] = the districts' circles plus the margin.
+    service_area: list[float] = field(default_factory=list)
+    service_margin_m: NonNegative = 10_000.0
+
+    def __post_init__(self) -> None:
+        if self.service_area:
+            service_box(self.service_area)  # a ValueError names what is expected
 
     def district_map(self) -> DistrictMap:
-        return _district_map(tuple(self.districts))
+        area = tuple(self.service_area)
+        return _district_map(tuple(self.districts), area, self.service_margin_m)
 
 
 @functools.lru_cache(maxsize=8)
-def _district_map(districts: tuple[District, ...]) -> DistrictMap:
-    return DistrictMap(districts)
+def _district_map(
+    districts: tuple[District, ...], area: tuple[float, ...] = (), margin_m: float = 10_000.0
+) -> DistrictMap:
+    return DistrictMap(districts, service_area=area or None, margin_m=margin_m)
 
 
 class Config(_Section):
@@ -223,6 +247,8 @@ class Config(_Section):
     sia: SiaConfig = field(default_factory=SiaConfig)
     city: CityConfig = field(default_factory=CityConfig)
     roles: dict[str, Role] = field(default_factory=lambda: dict(_TRAINING_ROLES))
+    plausibility: PlausibilityConfig = field(default_factory=PlausibilityConfig)
+    owners: OwnersConfig = field(default_factory=OwnersConfig)
 
     def engine_settings(self) -> EngineSettings:
         """The sections the engine reads, and nothing else."""
@@ -232,6 +258,8 @@ class Config(_Section):
             sla=self.sla,
             dispatch=self.dispatch,
             privacy=self.privacy,
+            plausibility=self.plausibility,
+            owners=self.owners,
         )
 
     def role_of(self, operator: str) -> Role:

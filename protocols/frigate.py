@@ -34,6 +34,11 @@ How they become our wire types (the mapping is :class:`FrigateMapping`):
   as ``detect_off`` (offline by default; ``"ignore"`` drops it). ``enabled/state
   OFF`` → offline. ``ON`` → online.
 - A Frigate camera missing from ``cameras`` is refused with a reason naming it.
+- ``cameras`` maps a Frigate name to our camera id, or to ``{ id, lat, lon }``: a
+  camera with a position in the mapping carries it on every event and health report,
+  so it is placed even when no other source reports it. One without is placed only
+  by another source's report; until then the core drops its messages with a reason
+  (it is never put at 0, 0).
 
 The adapter keeps a small bounded memory of reported events (``max_tracked``).
 """
@@ -64,6 +69,8 @@ from protocols.schemas import (
     CctvEvent,
     CctvKind,
     Ident,
+    Lat,
+    Lon,
 )
 
 FrigateMessage = CctvEvent | CameraHealth
@@ -88,13 +95,26 @@ class FrigateRule(Struct, kw_only=True, forbid_unknown_fields=True):
     min_score: _Score = 0.0
 
 
+class FrigateCamera(Struct, kw_only=True, forbid_unknown_fields=True):
+    """A mapped camera with its position (``lat`` and ``lon`` go together)."""
+
+    id: Ident
+    lat: Lat | None = None
+    lon: Lon | None = None
+
+    def __post_init__(self) -> None:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError(f"camera {self.id}: lat and lon go together")
+
+
 class FrigateMapping(Struct, kw_only=True, forbid_unknown_fields=True):
     """The ``[frigate]`` configuration: how one Frigate server maps onto our cameras."""
 
     prefix: Annotated[str, Meta(min_length=1, max_length=200)] = "frigate"
     # Frigate's web address, e.g. "http://frigate.local:5000"; "" = no snapshot links.
     base_url: Annotated[str, Meta(max_length=500, pattern=r"^(https?://.+)?$")] = ""
-    cameras: dict[str, Ident] = field(default_factory=dict)  # Frigate name → camera id
+    # Frigate name → camera id, or → { id = "...", lat = ..., lon = ... }
+    cameras: dict[str, Ident | FrigateCamera] = field(default_factory=dict)
     rules: list[FrigateRule] = field(default_factory=list)
     min_confidence_step: _Step = 0.1
     alert_boost: _Step = 0.1
@@ -200,6 +220,16 @@ class FrigateAdapter(PrefixAdapter[CctvEvent | CameraHealth]):
         self.night_start = night_start_hour
         self.night_end = night_end_hour
         self._reported: OrderedDict[str, _Reported] = OrderedDict()
+        # Frigate name → camera id, and camera id → its mapped position (if any).
+        self._ids: dict[str, str] = {}
+        self._where: dict[str, tuple[float, float]] = {}
+        for name, cam in mapping.cameras.items():
+            if isinstance(cam, str):
+                self._ids[name] = cam
+                continue
+            self._ids[name] = cam.id
+            if cam.lat is not None and cam.lon is not None:
+                self._where[cam.id] = (cam.lat, cam.lon)
 
     def subscriptions(self) -> list[str]:
         return subscriptions(self.mapping)
@@ -222,7 +252,7 @@ class FrigateAdapter(PrefixAdapter[CctvEvent | CameraHealth]):
         return ignore(f"{topic}: not a Frigate topic the adapter reads")
 
     def _camera_id(self, topic: str, name: str) -> str | Result:
-        camera_id = self.mapping.cameras.get(name)
+        camera_id = self._ids.get(name)
         if camera_id is None:
             return refuse(
                 f"{topic}: Frigate camera '{name[:100]}' is not mapped to a camera id"
@@ -316,6 +346,8 @@ class FrigateAdapter(PrefixAdapter[CctvEvent | CameraHealth]):
             fields["snapshot_url"] = r.snapshot_url
         if withdrawn:
             fields["withdrawn"] = True
+        elif r.camera_id in self._where:
+            fields["lat"], fields["lon"] = self._where[r.camera_id]
         try:
             return emit(msgspec.convert(fields, CctvEvent))
         except msgspec.ValidationError as exc:
@@ -374,10 +406,15 @@ class FrigateAdapter(PrefixAdapter[CctvEvent | CameraHealth]):
             status = CameraHealthStatus.OFFLINE
         else:
             return refuse(f"{topic}: expected 'online' or 'offline', got {payload[:40]!r}")
-        ids = sorted(set(self.mapping.cameras.values()))
+        ids = sorted(set(self._ids.values()))
         if not ids:
             return ignore(f"{topic}: Frigate {word.decode()}, but no cameras are mapped")
-        return emit(*(CameraHealth(camera_id=c, status=status, ts=now) for c in ids))
+        return emit(*(self._health(c, status, now) for c in ids))
+
+    def _health(self, camera_id: str, status: CameraHealthStatus, now: float) -> CameraHealth:
+        """A health report, with the camera's mapped position when it has one."""
+        lat, lon = self._where.get(camera_id, (None, None))
+        return CameraHealth(camera_id=camera_id, status=status, ts=now, lat=lat, lon=lon)
 
     def _on_switch(self, topic: str, name: str, what: str, payload: bytes, now: float) -> Result:
         camera_id = self._camera_id(topic, name)
@@ -396,7 +433,7 @@ class FrigateAdapter(PrefixAdapter[CctvEvent | CameraHealth]):
             return refuse(f"{topic}: expected 'ON' or 'OFF', got {payload[:40]!r}")
         if status is None:
             return ignore(f"{topic}: detection off, ignored by the mapping")
-        return emit(CameraHealth(camera_id=camera_id, status=status, ts=now))
+        return emit(self._health(camera_id, status, now))
 
     # --- time --------------------------------------------------------------------------
 

@@ -21,7 +21,10 @@ Choices (see docs/integrations.md):
   ignore last wills instead. The lwt's ``tst`` is when the app connected, not
   when it was lost, so the report carries ``now``.
 - Fixes worse than ``max_accuracy_m`` and fixes older than the newest one seen
-  (queued positions replayed after a reconnect) are ignored.
+  (queued positions replayed after a reconnect) are ignored, as are fixes older
+  than ``max_age_s`` (a year-old fix never moves a unit). A fix dated more than
+  ``max_ahead_s`` after the receive time (a phone clock ahead) is taken as of the
+  receive time, so it cannot make the newer fixes that follow look old.
 - Numeric fields sent as strings (apps before Android 0.5.11 / iOS 8.0) are
   accepted.
 - A user not in ``users`` is refused with a reason naming it. One device per
@@ -69,6 +72,8 @@ class OwnTracksMapping(Struct, kw_only=True, forbid_unknown_fields=True):
     max_accuracy_m: Annotated[float, Meta(gt=0)] = 1000.0
     lwt_off_duty: bool = True
     max_tracked: Annotated[int, Meta(ge=1, le=1_000_000)] = 10_000
+    max_age_s: Annotated[float, Meta(gt=0)] = 86400.0
+    max_ahead_s: Annotated[float, Meta(gt=0)] = 300.0
 
 
 def subscriptions(mapping: OwnTracksMapping) -> list[str]:
@@ -140,22 +145,28 @@ class OwnTracksAdapter(PrefixAdapter[ResponderReport]):
             loc = _location_decoder.decode(payload)
         except msgspec.DecodeError as exc:
             return refuse(f"{topic}: bad OwnTracks location: {validation_reason(exc)}")
-        return self._on_location(topic, responder_id, loc)
+        return self._on_location(topic, responder_id, loc, now)
 
     def _kind(self, responder_id: str) -> UnitKind:
         return self.mapping.kinds.get(responder_id, self.mapping.default_kind)
 
-    def _on_location(self, topic: str, responder_id: str, loc: _Location) -> Result:
+    def _on_location(self, topic: str, responder_id: str, loc: _Location, now: float) -> Result:
         if loc.acc is not None and loc.acc > self.mapping.max_accuracy_m:
             return ignore(
                 f"{topic}: fix accurate to {loc.acc:.0f} m only"
                 f" (limit {self.mapping.max_accuracy_m:.0f} m)"
             )
+        if loc.tst < now - self.mapping.max_age_s:
+            return ignore(
+                f"{topic}: fix of {loc.tst:.0f} is {now - loc.tst:.0f} s old"
+                f" (limit {self.mapping.max_age_s:.0f} s)"
+            )
+        tst = now if loc.tst > now + self.mapping.max_ahead_s else loc.tst
         last = self._last.get(responder_id)
-        if last is not None and loc.tst < last.tst:
-            return ignore(f"{topic}: fix of {loc.tst:.0f} is older than the last ({last.tst:.0f})")
+        if last is not None and tst < last.tst:
+            return ignore(f"{topic}: fix of {tst:.0f} is older than the last ({last.tst:.0f})")
         returning = last is not None and last.lost
-        self._last[responder_id] = _Last(loc.lat, loc.lon, loc.tst)
+        self._last[responder_id] = _Last(loc.lat, loc.lon, tst)
         self._last.move_to_end(responder_id)
         while len(self._last) > self.mapping.max_tracked:
             self._last.popitem(last=False)
@@ -166,7 +177,7 @@ class OwnTracksAdapter(PrefixAdapter[ResponderReport]):
                 status=ResponderStatus.AVAILABLE,
                 lat=loc.lat,
                 lon=loc.lon,
-                ts=loc.tst,
+                ts=tst,
                 position_only=not returning,
             )
         )

@@ -154,6 +154,10 @@ class OnceCctv:
                     kind=CctvKind.LOITERING,
                     confidence=0.9,
                     ts=time.time(),
+                    # A camera the core never saw registered: the event says where it is
+                    # (without a position the core refuses it, as it must).
+                    lat=37.5663,
+                    lon=126.9779,
                 )
                 try:
                     topic = topics.raw(self.source, topics.RAW_CCTV)

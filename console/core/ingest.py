@@ -7,12 +7,16 @@ read a message exactly the same way.
 - Foreign topics (Frigate, OwnTracks, when enabled): a :class:`Reader` owns one set of
   adapters per core or per replay (``console.core.foreign``); the payload is journaled as
   received and what the adapter made of it goes to the engine.
+- Trust: a :class:`Reader` bound to the engine (:meth:`Reader.bind`) asks it, before
+  anything is journaled, whether the source may report this and whether it is plausible
+  (``Engine.refusal``); a refusal is a dead letter with the engine's reason.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from console.config import Config
 from console.core.foreign import ForeignAdapters, ForeignMessage
@@ -40,6 +44,9 @@ class Accepted:
     kind: RecordKind
     message: EngineInput | Command
     key: str  # dedupe key: resends of one SOS, one CCTV event or one command share it
+    # The topic's <source> level (raw events; "" for commands): pass it to the engine,
+    # handle_event(message, now, source=accepted.source or None).
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,12 @@ class Adapted:
 @dataclass(frozen=True, slots=True)
 class Refused:
     reason: str
+
+
+class Judge(Protocol):
+    """What the Reader asks the engine (``Engine.refusal``)."""
+
+    def refusal(self, event: object, now: float, *, source: str | None = None) -> str | None: ...
 
 
 def confidence_bucket(confidence: float) -> int:
@@ -113,7 +126,7 @@ def read(topic: str, payload: bytes) -> Accepted | Refused:
                 problem = _alert_problem(event)
                 if problem is not None:
                     return Refused(problem)
-            return Accepted(RecordKind.EVENT, event, dedupe_key(event))
+            return Accepted(RecordKind.EVENT, event, dedupe_key(event), source)
         if topic.startswith(f"{topics.ROOT}/cmd/"):
             operator = topics.last_level(topic)
             command: Command = printable_struct(codec.decode(payload, Command))
@@ -134,8 +147,13 @@ class Reader:
     from a snapshot restored with :meth:`restore`), and pass the journaled time as ``now``.
     """
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, judge: Judge | None = None) -> None:
         self.foreign = ForeignAdapters(cfg)
+        self.judge = judge
+
+    def bind(self, judge: Judge | None) -> None:
+        """Ask ``judge`` (the engine this Reader feeds) about every event before it is journaled."""
+        self.judge = judge
 
     def subscriptions(self) -> list[str]:
         """The foreign topic filters the core must subscribe to (empty: none enabled)."""
@@ -149,7 +167,7 @@ class Reader:
         the core on every restart with the poison message still queued.
         """
         try:
-            return self._read(topic, payload, now)
+            return self._judged(self._read(topic, payload, now), now)
         except Exception as exc:
             return Refused(f"unreadable: {type(exc).__name__}: {exc}"[:500])
 
@@ -162,6 +180,35 @@ class Reader:
         if result.error is not None:
             return Refused(result.error)
         return Adapted(tuple(printable_struct(m) for m in result.messages), result.ignored)
+
+    def _judged(
+        self, result: Accepted | Adapted | Refused, now: float
+    ) -> Accepted | Adapted | Refused:
+        """The engine's refusal of an event (a dead letter); an adapted payload keeps what
+        the engine accepts, and says why it dropped the rest."""
+        judge = self.judge
+        if judge is None or isinstance(result, Refused):
+            return result
+        if isinstance(result, Accepted):
+            if isinstance(result.message, Command):
+                return result
+            problem = judge.refusal(result.message, now, source=result.source or None)
+            return result if problem is None else Refused(problem)
+        # Adapter output: bounded by its configured mapping, so only plausibility is asked.
+        kept: list[ForeignMessage] = []
+        problems: list[str] = []
+        for message in result.messages:
+            problem = judge.refusal(message, now, source=None)
+            if problem is None:
+                kept.append(message)
+            else:
+                problems.append(problem)
+        if not problems:
+            return result
+        # Still journaled (as ignored, counted, with the reasons), never a dead letter: the
+        # adapter's memory has moved, and the replay must run the adapter on it again.
+        ignored = "; ".join(([result.ignored] if result.ignored else []) + problems)[:500]
+        return replace(result, messages=tuple(kept), ignored=ignored)
 
     def memory(self) -> bytes:
         return self.foreign.memory()

@@ -101,4 +101,4 @@ def apply_record(engine: Engine, cfg: Config, record: Record) -> list[Effect]:
         return engine.handle_command(
             result.message, record.ts, cfg.role_of(result.message.operator)
         )
-    return engine.handle_event(result.message, record.ts)
+    return engine.handle_event(result.message, record.ts, source=result.source or None)

@@ -74,6 +74,8 @@ class Core:
         self.engine, self.last_seq = rebuild(
             cfg, journal, shelter_source.load(cfg), reader=self.reader
         )
+        # Ownership and plausibility refusals are known before journaling: dead letters.
+        self.reader.bind(self.engine)
         self.dirty = everything(self.engine)
         self.backlog: OrderedDict[str, None] = OrderedDict()  # incidents waiting to be published
         self.outbox = Outbox()  # owed by the batch being built: not committed yet
@@ -256,7 +258,7 @@ class Core:
             return self.engine.handle_command(message, now, self.cfg.role_of(message.operator))
         if duplicate:
             return self.engine.receipt_for(message, now)
-        return self.engine.handle_event(message, now)
+        return self.engine.handle_event(message, now, source=result.source or None)
 
     def _presence(self, message: Incoming) -> None:
         operator = topics.last_level(message.topic)

@@ -1,7 +1,11 @@
 """Cameras: registration, their health reports, and the fault incidents those open.
 
 A camera is known from its first health report or its first CCTV event (which
-must then carry a position). A transition into a fault opens a ``camera-fault``
+must then carry a position). A position must be inside the service area
+(``Trust.refusal``); a camera known without one is unplaced: its faults open
+incidents at "position unknown", it is not published among its district's cameras
+(never at 0, 0), and its CCTV events are refused until it is placed. Its district
+is the reported one only when that is one of the city's; else the position's. A transition into a fault opens a ``camera-fault``
 incident; further faults within the flap window fold into it; recovery is
 recorded there and leaves closing it to the operator.
 """
@@ -13,6 +17,7 @@ from console.engine.effects import CameraChanged, Effect, IncidentChanged
 from console.engine.incidents import CORE, Incidents, record_history
 from console.engine.model import PART_FAULT, Camera, Incident
 from console.engine.rules import FAULTS, fault_title
+from console.engine.trust import Trust
 from protocols.schemas import (
     CameraHealth,
     CameraHealthStatus,
@@ -33,10 +38,11 @@ def camera_status(cam: Camera) -> CameraStatus:
 class Cameras:
     """The camera registry, its spatial and per-district indexes, and camera faults."""
 
-    def __init__(self, ctx: Context, incidents: Incidents) -> None:
+    def __init__(self, ctx: Context, incidents: Incidents, trust: Trust) -> None:
         self.ctx = ctx
         self.st = ctx.st
         self.incidents = incidents
+        self.trust = trust
 
     def handle(self, ev: CameraHealth, now: float) -> list[Effect]:
         st = self.st
@@ -46,7 +52,8 @@ class Cameras:
         cam = st.cameras.get(ev.camera_id)
         changed = False
         if cam is None:
-            cam = self.register(ev.camera_id, ev.lat, ev.lon, now, effects, ev.name, ev.district)
+            district = self.trust.district(ev.district, ev.lat, ev.lon)
+            cam = self.register(ev.camera_id, ev.lat, ev.lon, now, effects, ev.name, district)
         else:
             changed = self._describe(cam, ev, effects)
         cam.last_seen = max(cam.last_seen, now)
@@ -99,12 +106,12 @@ class Cameras:
         old_district = cam.district
         if ev.name is not None and ev.name != cam.name:
             cam.name, changed = ev.name, True
-        if ev.lat is not None and ev.lon is not None and (ev.lat, ev.lon) != (cam.lat, cam.lon):
+        moved = ev.lat is not None and ev.lon is not None and (ev.lat, ev.lon) != (cam.lat, cam.lon)
+        if moved:
             cam.lat, cam.lon, changed = ev.lat, ev.lon, True
-            if not ev.district:
-                cam.district = self.ctx.district(ev.lat, ev.lon, cam.district)
-        if ev.district:
-            cam.district = ev.district
+        if moved or ev.district:
+            # Only one of the city's district names is taken; else the position decides.
+            cam.district = self.trust.district(ev.district, cam.lat, cam.lon) or cam.district
         if changed or cam.district != old_district:
             self._index(cam, old_district)
             if cam.district != old_district:
@@ -124,9 +131,9 @@ class Cameras:
         incidents = self.incidents
         open_id = st.fault_open.get(cam.id)
         inc = st.incidents.get(open_id) if open_id is not None else None
-        event = CorrelatedEvent(
-            ts=ev.ts, kind=ev.status.value, source=cam.id, detail=f"{old.value} → {ev.status.value}"
-        )
+        ts, clock = self.trust.believed_time(ev.ts, now, self.trust.rules.max_age_s)
+        detail = f"{old.value} → {ev.status.value}" + (f" ({clock})" if clock else "")
+        event = CorrelatedEvent(ts=ts, kind=ev.status.value, source=cam.id, detail=detail[:200])
         if ev.status not in FAULTS:
             if inc is not None:  # recovery: recorded, the operator closes the fault
                 incidents.add_event(inc, event, now)

@@ -16,6 +16,7 @@ from console.engine.incidents import CORE, Incidents, record_history
 from console.engine.model import Incident
 from console.engine.rules import cctv_priority, cctv_title
 from console.engine.sos import SosAlarms
+from console.engine.trust import Trust
 from protocols.schemas import CctvEvent, CorrelatedEvent, IncidentKind, IncidentStatus
 
 
@@ -23,13 +24,14 @@ class CctvEvents:
     """CCTV events into incidents; they join an open SOS nearby before anything else."""
 
     def __init__(
-        self, ctx: Context, incidents: Incidents, cameras: Cameras, sos: SosAlarms
+        self, ctx: Context, incidents: Incidents, cameras: Cameras, sos: SosAlarms, trust: Trust
     ) -> None:
         self.ctx = ctx
         self.st = ctx.st
         self.incidents = incidents
         self.cameras = cameras
         self.sos = sos
+        self.trust = trust
 
     def handle(self, ev: CctvEvent, now: float) -> list[Effect]:
         st = self.st
@@ -44,13 +46,13 @@ class CctvEvents:
         ctx.prune(now)
         effects: list[Effect] = []
         cam = st.cameras.get(ev.camera_id)
-        lat = ev.lat if ev.lat is not None else (cam.lat if cam else None)
-        lon = ev.lon if ev.lon is not None else (cam.lon if cam else None)
-        if lat is None or lon is None:
+        pos = self.trust.cctv_position(ev)
+        if pos is None:  # Trust.refusal refuses it first; kept for callers that do not ask
             st.rejected_total += 1
             return [
                 Rejected(f"CCTV event {ev.event_id}: camera {ev.camera_id} has no known position")
             ]
+        lat, lon = pos
         st.events_total += 1
         if cam is None:
             cam = self.cameras.register(ev.camera_id, lat, lon, now, effects)
@@ -58,7 +60,7 @@ class CctvEvents:
         priority = cctv_priority(ctx.settings.priority, ev.kind, now)
         part = f"cctv:{key}"
         event = CorrelatedEvent(
-            ts=ev.ts,
+            ts=self._ts(ev, now),
             kind=ev.kind.value,
             source=ev.camera_id,
             detail=f"confidence {ev.confidence:.2f}, event {ev.event_id}"[:200],
@@ -141,7 +143,7 @@ class CctvEvents:
         self.incidents.add_event(
             inc,
             CorrelatedEvent(
-                ts=ev.ts,
+                ts=self._ts(ev, now),
                 kind=ev.kind.value,
                 source=ev.camera_id,
                 detail=f"update: {change}, event {ev.event_id}"[:200],
@@ -164,6 +166,10 @@ class CctvEvents:
         self.incidents.reprioritise(inc, now, effects)
         effects.append(IncidentChanged(inc.id))
         return effects
+
+    def _ts(self, ev: CctvEvent, now: float) -> float:
+        """The event's time, or the receive time when the camera's clock is off."""
+        return self.trust.believed_time(ev.ts, now, self.trust.rules.max_age_s)[0]
 
     def _rekind(self, inc: Incident, ev: CctvEvent) -> None:
         """A CCTV incident of one event whose kind changed: new title, new fold key."""
@@ -193,7 +199,7 @@ class CctvEvents:
         incidents.add_event(
             inc,
             CorrelatedEvent(
-                ts=ev.ts,
+                ts=self._ts(ev, now),
                 kind="withdrawn",
                 source=ev.camera_id,
                 detail=f"{ev.kind.value} event {ev.event_id} withdrawn by the analytics"[:200],

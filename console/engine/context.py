@@ -49,7 +49,7 @@ class Context:
         self.resp_index: PointIndexLike = make_point_index(prefer_numpy)
         self.district_cams: dict[str, dict[str, None]] = {}
         for inc in state.incidents.values():
-            if inc.kind is IncidentKind.SOS:
+            if inc.kind is IncidentKind.SOS and not (inc.lat == 0.0 and inc.lon == 0.0):
                 self.sos_index.upsert(inc.id, inc.lat, inc.lon)
         # Dict insertion order is the state's own, so the indexes are built deterministically.
         for cam in state.cameras.values():

@@ -5,6 +5,10 @@ point is the nearest centre, with distance measured in district radii so a
 point on the edge of a large district is not given to a small neighbour. The
 configuration supplies the list (``[city]`` in config.toml: Seoul's 25 gu for
 the training default); nothing here knows any particular city.
+
+The service area is a box: given (``[city] service_area``), or the box around every
+district's circle plus a margin (``service_margin_m``). A position outside it is not
+one the city's sources can plausibly report.
 """
 
 from __future__ import annotations
@@ -24,13 +28,16 @@ M_PER_DEG_LAT = math.pi * EARTH_RADIUS_M / 180.0  # ~111,195 m per degree of lat
 
 Latitude = Annotated[float, Meta(ge=-90, le=90)]
 Longitude = Annotated[float, Meta(ge=-180, le=180)]
+# (lat_min, lon_min, lat_max, lon_max)
+Box = tuple[float, float, float, float]
+DEFAULT_MARGIN_M = 10_000.0
 
 
 class District(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     # Romanised, as shown and used in topics: "Gangnam-gu".
-    name: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    name: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+\Z")]
     korean: str = ""  # "강남구"
-    slug: Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[a-z0-9-]+$")]  # "gangnam"
+    slug: Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[a-z0-9-]+\Z")]  # "gangnam"
     lat: Latitude
     lon: Longitude
     area_km2: Annotated[float, Meta(gt=0)]
@@ -45,7 +52,13 @@ class District(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
 class DistrictMap:
     """Which district a point is in, one at a time (memoised) or many at once (numpy)."""
 
-    def __init__(self, districts: Sequence[District]) -> None:
+    def __init__(
+        self,
+        districts: Sequence[District],
+        *,
+        service_area: Sequence[float] | None = None,
+        margin_m: float = DEFAULT_MARGIN_M,
+    ) -> None:
         if not districts:
             raise ValueError("a city needs at least one district")
         names = [d.name for d in districts]
@@ -64,6 +77,25 @@ class DistrictMap:
         self._r2 = np.array([d.radius_m**2 for d in self.districts])
         self._centres = [(d.lat, d.lon, d.radius_m**2, d.name) for d in self.districts]
         self.district_of: Callable[[float, float], str] = _memoised(self.nearest)
+        self.service_area: Box = (
+            service_box(service_area) if service_area else self._derived_area(max(0.0, margin_m))
+        )
+
+    def _derived_area(self, margin_m: float) -> Box:
+        """The box around every district's circle, plus ``margin_m`` all round."""
+        lat_min = lon_min = math.inf
+        lat_max = lon_max = -math.inf
+        for d in self.districts:
+            reach = d.radius_m + margin_m
+            dlat = reach / M_PER_DEG_LAT
+            dlon = reach / max(M_PER_DEG_LAT * math.cos(math.radians(d.lat)), 1.0)
+            lat_min, lat_max = min(lat_min, d.lat - dlat), max(lat_max, d.lat + dlat)
+            lon_min, lon_max = min(lon_min, d.lon - dlon), max(lon_max, d.lon + dlon)
+        return (max(lat_min, -90.0), max(lon_min, -180.0), min(lat_max, 90.0), min(lon_max, 180.0))
+
+    def in_service_area(self, lat: float, lon: float) -> bool:
+        lat_min, lon_min, lat_max, lon_max = self.service_area
+        return lat_min <= lat <= lat_max and lon_min <= lon <= lon_max
 
     def __len__(self) -> int:
         return len(self.districts)
@@ -100,6 +132,17 @@ class DistrictMap:
             best = np.where(closer, scaled, best)
             index = np.where(closer, i, index)
         return index
+
+
+def service_box(values: Sequence[float]) -> Box:
+    if len(values) != 4:
+        raise ValueError("service_area is [lat_min, lon_min, lat_max, lon_max]")
+    lat_min, lon_min, lat_max, lon_max = (float(v) for v in values)
+    if not (-90.0 <= lat_min < lat_max <= 90.0 and -180.0 <= lon_min < lon_max <= 180.0):
+        raise ValueError(
+            "service_area is [lat_min, lon_min, lat_max, lon_max], each minimum below its maximum"
+        )
+    return (lat_min, lon_min, lat_max, lon_max)
 
 
 def _memoised(nearest: Callable[[float, float], str]) -> Callable[[float, float], str]:

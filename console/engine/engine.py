@@ -23,15 +23,16 @@ from console.engine.cctv import CctvEvents
 from console.engine.commands import Commands
 from console.engine.context import Context
 from console.engine.districts import DistrictMap
-from console.engine.effects import Effect
+from console.engine.effects import Effect, Rejected
 from console.engine.geo import GridIndex, PointIndexLike
 from console.engine.incidents import Incidents
-from console.engine.model import SNAPSHOT_VERSION, State
+from console.engine.model import SNAPSHOT_VERSION, State, migrate
 from console.engine.privacy import Privacy
 from console.engine.read import ReadSide
 from console.engine.responders import Responders
 from console.engine.settings import EngineSettings
 from console.engine.sos import SosAlarms
+from console.engine.trust import Trust
 from protocols.public_alert import PublicAlert
 from protocols.schemas import (
     CameraHealth,
@@ -66,13 +67,14 @@ class Engine:
         self, state: State, settings: EngineSettings, districts: DistrictMap, prefer_numpy: bool
     ) -> None:
         ctx = self.ctx = Context(state, settings, districts, prefer_numpy=prefer_numpy)
+        self.trust = Trust(ctx)
         self.privacy = Privacy(ctx)
-        self.responders = Responders(ctx)
+        self.responders = Responders(ctx, self.trust)
         self.incidents = Incidents(ctx, self.responders, self.privacy)
-        self.cameras = Cameras(ctx, self.incidents)
-        self.sos = SosAlarms(ctx, self.incidents)
-        self.cctv = CctvEvents(ctx, self.incidents, self.cameras, self.sos)
-        self.alerts = PublicAlerts(ctx, self.incidents)
+        self.cameras = Cameras(ctx, self.incidents, self.trust)
+        self.sos = SosAlarms(ctx, self.incidents, self.trust)
+        self.cctv = CctvEvents(ctx, self.incidents, self.cameras, self.sos, self.trust)
+        self.alerts = PublicAlerts(ctx, self.incidents, self.trust)
         self.commands = Commands(ctx, self.incidents, self.responders)
         self.read = ReadSide(ctx, self.responders)
         # Routed by exact type: one dict lookup instead of a chain of isinstance checks.
@@ -86,13 +88,46 @@ class Engine:
 
     # --- inputs --------------------------------------------------------------------------
 
-    def handle_event(self, event: InputEvent, now: float) -> list[Effect]:
+    def handle_event(
+        self, event: InputEvent, now: float, *, source: str | None = None
+    ) -> list[Effect]:
+        """Apply one raw event from ``source`` (the topic's ``<source>`` level).
+
+        ``source=None`` is an unattributed input (a test, a tool, a configured adapter):
+        no ownership is checked or claimed; an SOS always speaks for its own ``source``.
+        An input :meth:`refusal` refuses changes nothing and gives ``Rejected(reason)``.
+        """
         route = self._routes.get(type(event))
         if route is None:
             route = next((r for t, r in self._routes.items() if isinstance(event, t)), None)
             if route is None:
                 raise TypeError(f"not a raw event: {type(event).__name__}")
-        return route(_floats(event), float(now))
+        event, now = _floats(event), float(now)
+        problem = self.trust.refusal(event, now, source)
+        if problem is not None:
+            # Nothing changes, not even a count: the core asks first and dead-letters it,
+            # so live and replay agree whether it asked or not.
+            return [Rejected(problem)]
+        if isinstance(event, PublicAlert):
+            effects = self.alerts.handle(event, now, source)
+        else:
+            effects = route(event, now)
+        self.trust.claim(source, event)
+        return effects
+
+    def refusal(self, event: object, now: float, *, source: str | None = None) -> str | None:
+        """Why :meth:`handle_event` would refuse ``event`` from ``source`` now, or None.
+
+        Pure and cheap: the core asks before journaling and dead-letters the input with
+        this reason; the replay (state rebuilt from accepted inputs only) decides alike.
+        """
+        if not isinstance(event, tuple(self._routes)):
+            return f"not a raw event: {type(event).__name__}"
+        return self.trust.refusal(_floats(event), float(now), source)  # type: ignore[type-var]
+
+    def owner_problem(self, source: str | None, event: object) -> str | None:
+        """The ownership part of :meth:`refusal` alone: whether ``source`` may report it."""
+        return self.trust.owner_problem(source, event)
 
     def handle_command(self, cmd: Command, now: float, role: Role = Role.OPERATOR) -> list[Effect]:
         """Apply one operator command; the effects hold exactly one ``SendReply``."""
@@ -128,7 +163,7 @@ class Engine:
         *,
         prefer_numpy: bool = True,
     ) -> Engine:
-        state = _decoder.decode(data)
+        state = migrate(_decoder.decode(data))
         if state.version != SNAPSHOT_VERSION:
             raise ValueError(
                 f"engine snapshot version {state.version}, expected {SNAPSHOT_VERSION}"

@@ -20,7 +20,7 @@ from console.engine.effects import (
     IncidentClosed,
     NewHighPriority,
 )
-from console.engine.model import DEADLINE_ACK, DEADLINE_DISPATCH, Incident
+from console.engine.model import DEADLINE_ACK, DEADLINE_DISPATCH, Incident, device_key
 from protocols.schemas import CorrelatedEvent, HistoryEntry, IncidentKind, IncidentStatus
 
 if TYPE_CHECKING:
@@ -41,7 +41,11 @@ def record_history(inc: Incident, now: float, actor: str, action: str, detail: s
 
 
 def has_position(inc: Incident) -> bool:
-    """Camera faults of a camera never positioned sit at (0, 0): nothing is near them."""
+    """Incidents without a believable position sit at (0, 0): nothing is near them.
+
+    (Camera faults of a camera never positioned, public alerts without an area, an SOS
+    whose position was outside the service area.)
+    """
     return not (inc.lat == 0.0 and inc.lon == 0.0)
 
 
@@ -63,7 +67,7 @@ class Incidents:
         st.incidents[inc.id] = inc
         st.unacked[inc.id] = inc.created
         st.open_by_priority[inc.priority - 1] += 1
-        if inc.kind is IncidentKind.SOS:
+        if inc.kind is IncidentKind.SOS and has_position(inc):
             self.ctx.sos_index.upsert(inc.id, inc.lat, inc.lon)
         self.arm_sla(inc, now)
         effects.append(IncidentChanged(inc.id))
@@ -199,8 +203,9 @@ class Incidents:
         st.unacked.pop(inc.id, None)
         if inc.kind is IncidentKind.SOS:
             self.ctx.sos_index.remove(inc.id)
+        device = device_key(inc.origin, inc.device_id) if inc.device_id is not None else None
         for table, key in (
-            (st.device_open, inc.device_id),
+            (st.device_open, device),
             (st.fault_open, inc.camera_id),
             (st.cctv_open, f"{inc.camera_id}/{inc.cctv_kind}"),
         ):

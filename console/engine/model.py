@@ -23,7 +23,9 @@ from protocols.schemas import (
     UnitKind,
 )
 
-SNAPSHOT_VERSION = 1
+# 2: SOS devices are namespaced by source (``device_open`` keys are "source/device"), and
+# the owners of cameras, responders and CAP senders are kept. ``migrate`` reads version 1.
+SNAPSHOT_VERSION = 2
 
 # Part keys in Incident.parts (the contributions whose minimum is the priority).
 PART_SOS = "sos"
@@ -77,6 +79,10 @@ class Incident(Struct, kw_only=True):
     camera_id: str | None = None
     cctv_kind: str | None = None
     events_dropped: int = 0
+    # Added in version 2: the source an SOS incident's device reports through, and the
+    # (source's) time of the fix its position is, for the jump check.
+    origin: str | None = None
+    fix_ts: float = 0.0
 
 
 class Camera(Struct, kw_only=True):
@@ -102,6 +108,7 @@ class Responder(Struct, kw_only=True):
     name: str = ""
     incident_id: str | None = None
     assigned_by: str | None = None
+    fix_ts: float = 0.0  # the report time of its position (version 2), for the jump check
 
 
 class State(Struct, kw_only=True):
@@ -118,7 +125,8 @@ class State(Struct, kw_only=True):
     cctv_events: dict[str, tuple[str, float]] = field(default_factory=dict)
     # "operator/cmd_id" -> (reply, first seen): idempotent commands.
     replies: dict[str, tuple[Reply, float]] = field(default_factory=dict)
-    device_open: dict[str, str] = field(default_factory=dict)  # device -> open SOS incident
+    # "source/device" -> its open SOS incident (version 1: "device").
+    device_open: dict[str, str] = field(default_factory=dict)
     cctv_open: dict[str, str] = field(default_factory=dict)  # "camera/kind" -> open incident
     fault_open: dict[str, str] = field(default_factory=dict)  # camera -> open fault incident
     unacked: dict[str, float] = field(default_factory=dict)  # NEW incidents -> created
@@ -134,3 +142,48 @@ class State(Struct, kw_only=True):
     # "sender/identifier" of every CAP message (alert, update, cancel) -> (incident id, first
     # seen): duplicates, and the incident a later Update or Cancel refers to.
     alerts: dict[str, tuple[str, float]] = field(default_factory=dict)
+    # Version 2: id -> the source that owns it (the first to report it, when the
+    # configuration names no owner), and the count of positions not believed.
+    camera_owner: dict[str, str] = field(default_factory=dict)
+    responder_owner: dict[str, str] = field(default_factory=dict)
+    sender_owner: dict[str, str] = field(default_factory=dict)
+    implausible_total: int = 0
+
+
+def device_key(source: str | None, device_id: str) -> str:
+    """The key of an SOS device: namespaced by the source that reports it."""
+    return f"{source}/{device_id}" if source else device_id
+
+
+def migrate(state: State) -> State:
+    """A version-1 state as version 2, in place: ``device_open`` keyed by source and device.
+
+    An open SOS incident's source is found through the alarm ids that reached it (kept 7
+    days), else in its "opened" history entry. One whose source is unknown can no longer
+    fold (a new SOS from its device opens a new incident). Owners start empty: the first
+    source to report a camera, a responder or a sender from now on owns it.
+    """
+    if state.version != 1:
+        return state
+    origins: dict[str, str] = {}
+    for key, (incident_id, _) in state.alarms.items():
+        origins.setdefault(incident_id, key.split("/", 1)[0])
+    device_open: dict[str, str] = {}
+    for device, incident_id in state.device_open.items():
+        inc = state.incidents.get(incident_id)
+        if inc is None:
+            continue
+        origin = origins.get(incident_id) or _opened_by(inc)
+        if origin:
+            inc.origin = origin
+            device_open[device_key(origin, device)] = incident_id
+    state.device_open = device_open
+    state.version = SNAPSHOT_VERSION
+    return state
+
+
+def _opened_by(inc: Incident) -> str | None:
+    """The source in an SOS incident's first history entry ("SOS <alarm> from <source>")."""
+    if inc.history and inc.history[0].action == "opened" and " from " in inc.history[0].detail:
+        return inc.history[0].detail.rsplit(" from ", 1)[1] or None
+    return None

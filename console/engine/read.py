@@ -178,12 +178,14 @@ class ReadSide:
         cells = []
         for camera_id in sorted(self.ctx.district_cams.get(district, ())):
             cam = self.st.cameras[camera_id]
+            if cam.lat is None or cam.lon is None:
+                continue  # unplaced: known (its faults are incidents), never shown at 0, 0
             cells.append(
                 CameraCell(
                     id=cam.id,
                     status=camera_status(cam),
-                    lat=cam.lat if cam.lat is not None else 0.0,
-                    lon=cam.lon if cam.lon is not None else 0.0,
+                    lat=cam.lat,
+                    lon=cam.lon,
                     name=cam.name,
                     last_seen=cam.last_seen,
                 )

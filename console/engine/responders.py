@@ -2,16 +2,19 @@
 
 A unit's report moves it and may change its status; a unit assigned to an
 incident that reports itself available or off duty is released from it (the
-incident keeps its status: the operator decides what happens next).
+incident keeps its status: the operator decides what happens next). A fix that
+jumps faster than the unit's kind can move is not applied (recorded in its
+incident's history, if it has one); a report too old is refused before.
 """
 
 from __future__ import annotations
 
 from console.engine.context import Context
 from console.engine.effects import Effect, IncidentChanged, ResponderChanged
-from console.engine.incidents import has_position, record_history
+from console.engine.incidents import CORE, has_position, record_history
 from console.engine.model import Incident, Responder
 from console.engine.rules import eta_s
+from console.engine.trust import Trust
 from protocols.schemas import (
     IncidentStatus,
     Recommendation,
@@ -23,9 +26,10 @@ from protocols.schemas import (
 class Responders:
     """The units: reports in, assignment released, nearest available ones out."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, trust: Trust) -> None:
         self.ctx = ctx
         self.st = ctx.st
+        self.trust = trust
 
     def handle(self, ev: ResponderReport, now: float) -> list[Effect]:
         st = self.st
@@ -33,6 +37,8 @@ class Responders:
         self.ctx.prune(now)
         st.events_total += 1
         effects: list[Effect] = [ResponderChanged(ev.responder_id)]
+        # A tracker's clock ahead of ours: the fix is taken as of now (too old is refused).
+        fix_ts = min(ev.ts, now)
         resp = st.responders.get(ev.responder_id)
         if resp is None:
             resp = Responder(
@@ -44,10 +50,12 @@ class Responders:
                 last_seen=now,
                 status_since=now,
                 name=ev.name or "",
+                fix_ts=fix_ts,
             )
             st.responders[resp.id] = resp
         else:
-            resp.kind, resp.lat, resp.lon = ev.kind, ev.lat, ev.lon
+            resp.kind = ev.kind
+            self._move(resp, ev, fix_ts, now, effects)
             resp.last_seen = max(resp.last_seen, now)
             if ev.name is not None:
                 resp.name = ev.name
@@ -65,6 +73,33 @@ class Responders:
                 resp.status_since = now
         index.upsert(resp.id, resp.lat, resp.lon, resp.status is ResponderStatus.AVAILABLE)
         return effects
+
+    def _move(
+        self,
+        resp: Responder,
+        ev: ResponderReport,
+        fix_ts: float,
+        now: float,
+        effects: list[Effect],
+    ) -> None:
+        """Take a believable fix; an impossible jump is not applied."""
+        if (ev.lat, ev.lon) == (resp.lat, resp.lon):
+            resp.fix_ts = max(resp.fix_ts, fix_ts)  # where it is already
+            return
+        trust = self.trust
+        problem = trust.jump(
+            trust.max_kmh[resp.kind],
+            (resp.lat, resp.lon, resp.fix_ts),
+            (ev.lat, ev.lon, fix_ts),
+        )
+        if problem is None:
+            resp.lat, resp.lon, resp.fix_ts = ev.lat, ev.lon, fix_ts
+            return
+        self.st.implausible_total += 1
+        inc = self.st.incidents.get(resp.incident_id) if resp.incident_id is not None else None
+        if inc is not None:
+            record_history(inc, now, CORE, "position kept", f"{resp.id}: {problem}")
+            effects.append(IncidentChanged(inc.id))
 
     def _assigned_report(
         self,

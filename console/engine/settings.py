@@ -1,4 +1,4 @@
-"""What the engine is told: priorities, correlation windows, SLAs, dispatch, privacy.
+"""What the engine is told: priorities, correlation, SLAs, dispatch, privacy, trust.
 
 These are the configuration sections the engine reads, as plain validated
 structs. ``console.config`` reads them from a file; the engine never does, so
@@ -12,6 +12,7 @@ from typing import Annotated
 from msgspec import Meta, Struct, field
 
 Positive = Annotated[float, Meta(gt=0)]
+NonNegative = Annotated[float, Meta(ge=0)]
 PriorityLevel = Annotated[int, Meta(ge=1, le=4)]
 Hour = Annotated[int, Meta(ge=0, le=23)]
 
@@ -69,6 +70,44 @@ class PrivacyConfig(Section):
     retention_days: Annotated[int, Meta(ge=1)] = 30
 
 
+class PlausibilityConfig(Section):
+    """What a source's times and positions may claim (``docs/engine.md``, "Trust")."""
+
+    # A time further than this ahead of the receive time is not believed.
+    max_ahead_s: Positive = 300.0
+    # Older than this: an SOS takes the receive time (never refused); a responder report
+    # is refused; the time of a CCTV event, camera report or public alert is replaced.
+    max_age_sos_s: Positive = 86400.0
+    max_age_responder_s: Positive = 86400.0
+    max_age_s: Positive = 86400.0
+    # A fix further from the last one than this slack plus the kind's top speed times the
+    # time between them is an impossible jump: recorded, never applied.
+    jump_slack_m: NonNegative = 1000.0
+    max_police_kmh: Positive = 300.0
+    max_scout_kmh: Positive = 120.0
+    max_guard_kmh: Positive = 120.0
+    max_phone_kmh: Positive = 200.0  # SOS devices: a person may be driven away
+
+
+SourceId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+IdPattern = Annotated[str, Meta(min_length=1, max_length=500)]
+OwnerTable = dict[SourceId, list[IdPattern]]
+
+
+class OwnersConfig(Section):
+    """Which sources may report which ids: source -> glob patterns (``fnmatch``, case-sensitive).
+
+    An id that a pattern matches may be reported only by the sources whose patterns match
+    it. Any other id belongs to the first source that reports it (kept in the engine's
+    state), or, with ``first_come = false``, to nobody: every report of it is refused.
+    """
+
+    first_come: bool = True
+    cameras: OwnerTable = field(default_factory=dict)
+    responders: OwnerTable = field(default_factory=dict)
+    senders: OwnerTable = field(default_factory=dict)  # CAP senders (public alerts)
+
+
 class EngineSettings(Struct, kw_only=True, frozen=True):
     """The engine's whole configuration, one section per concern."""
 
@@ -77,3 +116,5 @@ class EngineSettings(Struct, kw_only=True, frozen=True):
     sla: SlaConfig = field(default_factory=SlaConfig)
     dispatch: DispatchConfig = field(default_factory=DispatchConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    plausibility: PlausibilityConfig = field(default_factory=PlausibilityConfig)
+    owners: OwnersConfig = field(default_factory=OwnersConfig)

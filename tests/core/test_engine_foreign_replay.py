@@ -126,7 +126,7 @@ def test_rebuild_from_a_snapshot_equals_the_live_run(tmp_path: Path) -> None:
                 live.handle_event(message, now)
         else:
             assert isinstance(result, Accepted)
-            live.handle_event(result.message, now)  # type: ignore[arg-type]
+            live.handle_event(result.message, now, source=result.source or None)  # type: ignore[arg-type]
     journal.commit()
     again, _ = rebuild(cfg, journal)
     journal.close()

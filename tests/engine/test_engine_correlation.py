@@ -59,8 +59,9 @@ def test_resend_of_same_alarm_gets_receipt_and_counts_nothing() -> None:
 def test_same_alarm_id_from_another_source_is_another_alarm() -> None:
     e = engine()
     e.handle_event(sos("a1", source="app"), DAY)
-    e.handle_event(sos("a1", source="gateway"), DAY + 1)
-    assert e.incident_state(I1, DAY).sos_count == 2  # same device: folded, but counted
+    effects = e.handle_event(sos("a1", source="gateway"), DAY + 1)
+    # Another source's device of the same name is another device: its own incident.
+    assert receipts(effects) == [I2] and e.incident_state(I1, DAY).sos_count == 1
 
 
 def test_repeated_sos_from_a_device_folds_and_follows_the_person() -> None:
@@ -164,7 +165,7 @@ def test_cctv_priorities_by_kind_day_and_night() -> None:
         (CctvKind.CROWDING, NIGHT, 3),
     ]
     for i, (kind, now, priority) in enumerate(cases):
-        e.handle_event(cctv(f"e{i}", f"c{i}", kind, lat=LAT + i, lon=LON), now)
+        e.handle_event(cctv(f"e{i}", f"c{i}", kind, lat=LAT + i * 0.01, lon=LON), now)
         iid = f"I-{i + 1:06d}"
         assert e.incident_state(iid, now).priority == priority, kind
 
@@ -193,7 +194,8 @@ def test_cctv_from_unknown_camera() -> None:
     e = engine()
     effects = e.handle_event(cctv("e1", "ghost"), DAY)
     assert len(effects) == 1 and isinstance(effects[0], Rejected)
-    assert e.summary(DAY).rejected_total == 1 and e.open_incident_ids() == []
+    # A refusal changes nothing in the engine: the core dead-letters it and counts it.
+    assert "no known position" in effects[0].reason and e.open_incident_ids() == []
     effects = e.handle_event(cctv("e2", "ghost", lat=LAT, lon=LON), DAY)
     assert e.open_incident_ids() == [I1]
     assert e.district_cameras(e.districts()[0], DAY).alarm == 1

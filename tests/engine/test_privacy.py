@@ -221,7 +221,7 @@ class LiveCore:
 
     def event(self, message: Any, now: float, source: str = "app", kind: str = "sos") -> None:
         self.journal.append(now, RecordKind.EVENT, topics.raw(source, kind), codec.encode(message))
-        self.engine.handle_event(message, now)
+        self.engine.handle_event(message, now, source=source)  # as the core: the topic's source
 
     def command(self, command: Command, now: float) -> None:
         topic = topics.cmd(command.operator)

@@ -340,9 +340,32 @@ def test_topics_and_prefix() -> None:
     assert other.ignored and not other.error
 
 
+def test_a_camera_mapped_with_a_position_carries_it() -> None:
+    cameras = {
+        "front_door": {"id": "cam-jongno-0001", "lat": 37.5729, "lon": 126.9794},
+        "front_cam": "cam-jongno-0002",
+    }
+    adapter = FrigateAdapter(mapping(cameras=cameras), 9.0)
+    [ev] = adapter.handle("frigate/events", event_msg(), DAY).messages
+    assert isinstance(ev, CctvEvent) and (ev.lat, ev.lon) == (37.5729, 126.9794)
+    placed, unplaced = adapter.handle("frigate/available", b"offline", 1000.0).messages
+    assert isinstance(placed, CameraHealth) and (placed.lat, placed.lon) == (37.5729, 126.9794)
+    assert isinstance(unplaced, CameraHealth) and unplaced.lat is None and unplaced.lon is None
+    [off] = adapter.handle("frigate/front_door/enabled/state", b"OFF", 5.0).messages
+    assert isinstance(off, CameraHealth) and off.lat == 37.5729
+    # A withdrawal speaks of an event already placed: no position.
+    gone = adapter.handle("frigate/events", event_msg("update", false_positive=True), DAY + 1)
+    assert [(m.withdrawn, m.lat) for m in gone.messages if isinstance(m, CctvEvent)] == [
+        (True, None)
+    ]
+
+
 def test_mapping_from_config_refuses_bad_values() -> None:
     for bad in (
         {"cameras": {"x": "has space"}},
+        {"cameras": {"x": {"id": "cam-1", "lat": 37.5}}},
+        {"cameras": {"x": {"id": "cam-1", "lat": 137.5, "lon": 127.0}}},
+        {"cameras": {"x": {"id": "cam-1", "where": "here"}}},
         {"rules": [{"label": "person", "kind": "dancing"}]},
         {"base_url": "ftp://x"},
         {"detect_off": "broken"},

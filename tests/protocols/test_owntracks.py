@@ -26,6 +26,9 @@ def mapping(**overrides: Any) -> OwnTracksMapping:
     return msgspec.convert(fields, OwnTracksMapping)
 
 
+NOW = 1717238600.0  # shortly after the fixes below
+
+
 def location(**changes: Any) -> bytes:
     """A _type=location as the booklet documents it (numbers as real numbers)."""
     msg: dict[str, Any] = {
@@ -77,29 +80,29 @@ def test_location_becomes_a_position_only_report() -> None:
 
 def test_kind_comes_from_the_mapping() -> None:
     adapter = OwnTracksAdapter(mapping())
-    [rep] = adapter.handle("owntracks/kim/car", location(), 0.0).messages
+    [rep] = adapter.handle("owntracks/kim/car", location(), NOW).messages
     assert rep.kind is UnitKind.POLICE and rep.responder_id == "police-mapo-07"
 
 
 def test_minimal_and_legacy_string_payloads() -> None:
     adapter = OwnTracksAdapter(mapping())
     minimal = b'{"_type":"location","lat":37.5,"lon":127.0,"tst":1717238400}'
-    [rep] = adapter.handle(TOPIC, minimal, 0.0).messages
+    [rep] = adapter.handle(TOPIC, minimal, NOW).messages
     assert rep.lat == 37.5 and rep.lon == 127.0
     # Android before 0.5.11 and iOS before 8.0 sent numbers as strings.
     legacy = location(lat="37.5731", lon="126.9790", tst="1717238500", acc="20")
-    [rep] = adapter.handle(TOPIC, legacy, 0.0).messages
+    [rep] = adapter.handle(TOPIC, legacy, NOW).messages
     assert rep.lat == 37.5731 and rep.ts == 1717238500.0
 
 
 def test_inaccurate_and_out_of_order_fixes_are_ignored() -> None:
     adapter = OwnTracksAdapter(mapping(max_accuracy_m=500))
-    coarse = adapter.handle(TOPIC, location(acc=2500), 0.0)
+    coarse = adapter.handle(TOPIC, location(acc=2500), NOW)
     assert coarse.messages == [] and coarse.ignored and "2500 m" in coarse.ignored
-    assert adapter.handle(TOPIC, location(tst=1717238400), 0.0).messages
-    old = adapter.handle(TOPIC, location(tst=1717238300), 0.0)
+    assert adapter.handle(TOPIC, location(tst=1717238400), NOW).messages
+    old = adapter.handle(TOPIC, location(tst=1717238300), NOW)
     assert old.messages == [] and old.ignored and "older" in old.ignored
-    assert adapter.handle(TOPIC, location(tst=1717238400), 0.0).messages  # same time: fine
+    assert adapter.handle(TOPIC, location(tst=1717238400), NOW).messages  # same time: fine
 
 
 def test_lwt_marks_the_device_lost_and_the_next_fix_brings_it_back() -> None:
@@ -265,3 +268,16 @@ def test_fuzz_json_structures_never_raise(topic: str, kind: str, fields: dict[st
     adapter.handle(topic, location(), 0.0)
     _check(adapter.handle(topic, json.dumps({**fields, "_type": kind}).encode(), 1.0))
     _check(adapter.handle(topic, json.dumps(fields).encode(), 2.0))
+
+
+def test_a_stale_fix_is_ignored_and_a_clock_ahead_is_taken_as_now() -> None:
+    adapter = OwnTracksAdapter(mapping())
+    year_old = adapter.handle(TOPIC, location(tst=1717238400), 1717238400.0 + 365 * 86400)
+    assert year_old.messages == [] and year_old.ignored and "s old" in year_old.ignored
+    ahead = adapter.handle(TOPIC, location(tst=4_000_000_000), NOW)
+    assert [m.ts for m in ahead.messages] == [NOW]
+    # The fix that was dated in the future does not make the next real one look old.
+    [rep] = adapter.handle(TOPIC, location(tst=NOW + 10), NOW + 10).messages
+    assert rep.ts == NOW + 10
+    within = adapter.handle(TOPIC, location(tst=NOW + 100), NOW + 20)
+    assert [m.ts for m in within.messages] == [NOW + 100]  # within max_ahead_s: as sent
