@@ -1,6 +1,7 @@
 """The gateway's HTTP side: the aiohttp application, its handlers and the request checks.
 
-Authentication, rate limiting, media type, size and read-time limits, and the one JSON
+Authentication, rate limiting, endpoint scopes and CAP sender bindings
+(:mod:`console.gateway.grants`), media type, size and read-time limits, and the one JSON
 answer every refusal gets (:class:`Refusal`). The MQTT side (publishing, waiting for
 receipts) is :mod:`console.gateway.mqtt`; :class:`console.gateway.service.Gateway` joins both.
 """
@@ -19,6 +20,7 @@ import aiohttp
 from aiohttp import web
 
 from console.config import GatewayConfig
+from console.gateway.grants import Grants
 from console.gateway.limits import RateLimiter, RateMeter, TokenTable, field_of, retry_after
 from protocols import cap, codec, topics
 from protocols.mqtt import Transport
@@ -84,6 +86,7 @@ class GatewayHttp:
 
     cfg: GatewayConfig
     tokens: TokenTable
+    grants: Grants
     districts: dict[str, tuple[float, float]]
     clock: Callable[[], float]
     transport: Transport
@@ -152,7 +155,8 @@ class GatewayHttp:
             response.force_close()  # a body left unread is not wanted on this connection
         return response
 
-    def _authenticate(self, request: web.Request) -> str:
+    def _authenticate(self, request: web.Request, endpoint: str) -> str:
+        """The token's source, once it is known, within its rate and scoped to ``endpoint``."""
         source = self.tokens.source_for(request.headers.get("Authorization"))
         if source is None:
             given = "Authorization" in request.headers
@@ -173,6 +177,9 @@ class GatewayHttp:
                 headers={"Retry-After": retry_after(wait)},
             )
         self._limited.discard(source)
+        denied = self.grants.may_use(source, endpoint)
+        if denied is not None:
+            raise Refusal(403, "out-of-scope", denied, endpoint=endpoint)
         return source
 
     async def _body(self, request: web.Request, types: frozenset[str], limit: int) -> bytes:
@@ -206,7 +213,7 @@ class GatewayHttp:
         return bytes(buffer)
 
     async def post_sos(self, request: web.Request) -> web.Response:
-        source = self._authenticate(request)
+        source = self._authenticate(request, "sos")
         body = await self._body(request, SOS_TYPES, self.cfg.max_body_bytes)
         if request.content_type == "application/json" and not codec.looks_like_json(body):
             raise Refusal(422, "invalid", "the body must be a JSON object (the raw SOS schema)")
@@ -229,7 +236,7 @@ class GatewayHttp:
         )
 
     async def post_cap(self, request: web.Request) -> web.Response:
-        source = self._authenticate(request)
+        source = self._authenticate(request, "cap")
         body = await self._body(request, CAP_TYPES, self.cfg.max_cap_bytes)
         result = cap.parse(
             body, self.districts, geocodes=self.cfg.geocodes, max_bytes=self.cfg.max_cap_bytes
@@ -240,6 +247,11 @@ class GatewayHttp:
             self.stats.accepted["cap-ignored"] += 1
             return web.json_response({"ignored": result.ignored or "nothing to act upon"})
         alert = result.messages[0]
+        denied = self.grants.check_alert(
+            source, alert.sender, (ref.sender for ref in alert.references)
+        )
+        if denied is not None:
+            raise Refusal(403, "sender-forbidden", denied[1], field=denied[0])
         topic = topics.raw(source, topics.RAW_ALERT)  # a MessagePack PublicAlert
         await self._publish_alert(topic, alert)
         self.stats.accepted["cap"] += 1
@@ -255,4 +267,5 @@ class GatewayHttp:
         )
 
     async def get_health(self, request: web.Request) -> web.Response:
-        return web.json_response(self.health(), status=200 if self.transport.connected else 503)
+        health = self.health()
+        return web.json_response(health, status=200 if health["status"] == "ok" else 503)

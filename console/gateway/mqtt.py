@@ -4,6 +4,12 @@ An SOS alarm is published and resent until the core's receipt for it is back
 (:class:`Receipts`), a CAP alert until the broker acknowledged it; at the deadline the
 request is refused (:class:`console.gateway.http.Refusal`, 504 or 503). The summary and
 the receipts arrive on the subscriptions of :class:`console.gateway.service.Gateway`.
+
+The core's summary is its heartbeat (it publishes one, retained, several times a second):
+``summary_seen`` is when the gateway last heard it, on the gateway's clock. A summary
+that the broker replays from its retained store at (re)subscription is old news, as old
+as its own ``ts`` says, so it counts as heard that long ago: the retained summary of a
+core that died an hour ago is an hour old at once, not fresh.
 """
 
 from __future__ import annotations
@@ -84,6 +90,7 @@ class GatewayMqtt:
 
     cfg: GatewayConfig
     clock: Callable[[], float]
+    wall: Callable[[], float]  # UNIX time, to age a retained summary by its ts
     stats: GatewayStats
     receipts: Receipts
     summary: Summary | None
@@ -106,8 +113,7 @@ class GatewayMqtt:
         if message.topic == topics.STATE_SUMMARY:
             if message.payload:
                 with contextlib.suppress(codec.WireError):
-                    self.summary = codec.decode(message.payload, Summary)
-                    self.summary_seen = self.clock()
+                    self._summary_arrived(codec.decode(message.payload, Summary), message.retain)
             return
         parts = message.topic.split("/")
         if len(parts) != 5 or parts[2] != "receipt":
@@ -124,6 +130,16 @@ class GatewayMqtt:
             return
         self.stats.receipts += 1
         self.receipts.arrived(receipt)
+
+    def _summary_arrived(self, summary: Summary, retained: bool) -> None:
+        lag = max(0.0, self.wall() - summary.ts) if retained else 0.0
+        self.summary, self.summary_seen = summary, self.clock() - lag
+
+    def summary_age(self) -> float | None:
+        """Seconds since the core was last heard (its summary), or None: never yet."""
+        if self.summary_seen is None:
+            return None
+        return max(0.0, self.clock() - self.summary_seen)
 
     async def _publish(self, topic: str, payload: bytes, timeout_s: float) -> None:
         """QoS 1, back once the broker's PUBACK is in; TimeoutError after ``timeout_s`` in all."""

@@ -8,13 +8,17 @@
 ``POST /v1/cap``    an OASIS CAP 1.2 ``<alert>`` → :class:`protocols.cap.PublicAlert`,
                     published with QoS 1 to ``ansim/v1/raw/<source>/alert``; 202 once the
                     broker acknowledged it.
-``GET /v1/health``  broker connection, receipts pending, counts and rates; the core's
-                    system alarms (journal, broker) as its last summary listed them.
+``GET /v1/health``  200 "ok" only while the broker link is up and the core's summary is
+                    fresher than ``[gateway] summary_stale_s``, else 503 "degraded" with
+                    the reason; broker connection, receipts pending, counts and rates;
+                    the core's system alarms as its last summary listed them.
 
 Every request is authenticated with the bearer token of one source
-(``[gateway.tokens]``), rate limited per source, size limited before its body is
-read, and every refusal is a JSON ``{"error", "reason"[, "field"]}``, counted by
-reason and logged once. Nothing a client sends can stop the gateway.
+(``[gateway.tokens]``), rate limited per source, held to the endpoints its token is
+scoped to (``[gateway.scopes]``) and, for CAP, to the senders it may speak for
+(``[gateway.cap_senders]``), size limited before its body is read, and every refusal
+is a JSON ``{"error", "reason"[, "field"]}``, counted by reason and logged once.
+Nothing a client sends can stop the gateway.
 
 The gateway keeps no state of its own worth saving: the core is the authority and
 the journal the record. It is one more MQTT source, publishing under the ids of
@@ -22,7 +26,8 @@ the sources it vouches for.
 
 The HTTP side (handlers, request checks, :class:`Refusal`) is :mod:`console.gateway.http`,
 the MQTT side (publishing, receipts) :mod:`console.gateway.mqtt`, tokens and rate limits
-:mod:`console.gateway.limits`; :class:`Gateway` joins them.
+:mod:`console.gateway.limits`, scopes and CAP senders :mod:`console.gateway.grants`;
+:class:`Gateway` joins them.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from console.config import Config, GatewayConfig, default_districts, mqtt_settings
+from console.gateway.grants import Grants
 from console.gateway.http import GatewayHttp, GatewayStats, Refusal
 from console.gateway.limits import RateLimiter, TokenTable
 from console.gateway.mqtt import IN_FLIGHT, GatewayMqtt, Receipts
@@ -72,13 +78,16 @@ class Gateway(GatewayHttp, GatewayMqtt):
         host: str | None = None,
         port: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.cfg = cfg
         self.tokens = TokenTable(cfg.tokens)
+        self.grants = Grants(cfg.scopes, cfg.cap_senders)
         self.districts = dict(districts) if districts is not None else default_centroids()
         self.host = host if host is not None else cfg.host
         self.port = port if port is not None else cfg.port
         self.clock = clock
+        self.wall = wall
         self.started = clock()
         self.stats = GatewayStats()
         self.limiter = RateLimiter(cfg.rate_per_minute, cfg.rate_burst)
@@ -125,6 +134,8 @@ class Gateway(GatewayHttp, GatewayMqtt):
                 break
         if not self.tokens:
             log.warning("no [gateway.tokens]: every request will be refused (401)")
+        for warning in self.grants.warnings(self.tokens.sources):
+            log.warning("%s", warning)
         if self.host not in ("127.0.0.1", "::1", "localhost"):
             log.warning(
                 "listening on %s: bearer tokens travel in clear without a TLS proxy in front",
@@ -137,6 +148,9 @@ class Gateway(GatewayHttp, GatewayMqtt):
             len(self.tokens),
             self.transport.settings.address,
         )
+        for source in self.tokens.sources:
+            endpoints = self.grants.endpoints_of(source)
+            log.info("source %s may use: %s", source, ", ".join(endpoints) or "nothing")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -156,18 +170,38 @@ class Gateway(GatewayHttp, GatewayMqtt):
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def degraded(self) -> list[str]:
+        """Why the gateway cannot vouch for the path to the core now; empty: it can."""
+        reasons = []
+        if not self.transport.connected:
+            reasons.append(
+                f"broker link {self.transport.state.value} ({self.transport.settings.address})"
+            )
+        age = self.summary_age()
+        if age is None:
+            reasons.append("no core summary yet")
+        elif age > self.cfg.summary_stale_s:
+            reasons.append(f"core summary stale for {age:.0f} s")
+        return reasons
+
     def health(self) -> dict[str, Any]:
         now = self.clock()
         s = self.stats
-        core: dict[str, Any] = {"summary_age_s": None, "alarms": []}
-        if self.summary is not None and self.summary_seen is not None:
-            core = {
-                "summary_age_s": round(now - self.summary_seen, 1),
-                "alarms": list(self.summary.alarms),
-                "core_id": self.summary.core_id,
-            }
+        age = self.summary_age()
+        core: dict[str, Any] = {
+            "summary_age_s": None if age is None else round(age, 1),
+            "stale_after_s": self.cfg.summary_stale_s,
+            "alarms": [],
+        }
+        if self.summary is not None:
+            core["alarms"] = list(self.summary.alarms)
+            core["core_id"] = self.summary.core_id
+        reasons = self.degraded()
+        status: dict[str, Any] = {"status": "degraded" if reasons else "ok"}
+        if reasons:
+            status["reason"] = "; ".join(reasons)
         return {
-            "status": "ok" if self.transport.connected else "broker-unavailable",
+            **status,
             "broker": {
                 "state": self.transport.state.value,
                 "address": self.transport.settings.address,
@@ -190,8 +224,10 @@ class Gateway(GatewayHttp, GatewayMqtt):
 
     def log_line(self) -> str:
         h = self.health()
+        status = f"{h['status']} ({h['reason']})" if "reason" in h else h["status"]
+        requests = sum(self.stats.requests.values())
         return (
-            f"broker {h['broker']['state']}; requests {sum(self.stats.requests.values())}, "
+            f"{status}; broker {h['broker']['state']}; requests {requests}, "
             f"accepted {dict(self.stats.accepted)}, refused {dict(self.stats.refusals)}, "
             f"{h['receipts_pending']} receipts pending"
         )

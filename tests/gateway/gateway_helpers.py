@@ -1,4 +1,4 @@
-"""Shared by the gateway tests: tokens, configs, request bodies, a started gateway."""
+"""Shared by the gateway tests: tokens, configs, request bodies, clocks, a started gateway."""
 
 from __future__ import annotations
 
@@ -12,14 +12,20 @@ import pytest
 
 from console.config import GatewayConfig
 from console.gateway.service import Gateway
-from protocols import cap
-from protocols.mqtt import MqttSettings
+from protocols import cap, codec, topics
+from protocols.mqtt import MqttSettings, Transport
+from protocols.schemas import Summary
 
 SOURCE = "app1"
 OTHER = "app2"
 TOKEN = "tok-app1-0123456789abcdef"
 OTHER_TOKEN = "tok-app2-fedcba9876543210"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# A police CAP feed, and the sender it speaks for.
+CAP_SOURCE = "police-cap"
+CAP_TOKEN = "tok-police-cap-00112233445566"
+POLICE = "police@seoul.go.kr"
+SMPA = "alert@smpa.go.kr"
 CITY_HALL = (37.5663, 126.9779)
 
 
@@ -51,13 +57,26 @@ def sos_json(alarm_id: str = "a1", source: str = SOURCE, **fields: Any) -> dict[
     return body
 
 
-def cap_xml(identifier: str = "SMPA-2024-0601-001", extra: str = "") -> bytes:
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def cap_xml(
+    identifier: str = "SMPA-2024-0601-001",
+    extra: str = "",
+    *,
+    sender: str = SMPA,
+    msg_type: str = "Alert",
+    references: str = "",
+) -> bytes:
+    """A CAP 1.2 alert; ``references`` is ``sender,identifier,sent`` triples, space-separated."""
+    refs = f"<references>{references}</references>" if references else ""
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<alert xmlns="{cap.CAP_NS}">'
-        f"<identifier>{identifier}</identifier><sender>alert@smpa.go.kr</sender>"
+        f"<identifier>{identifier}</identifier><sender>{sender}</sender>"
         "<sent>2024-06-01T22:10:00+09:00</sent><status>Actual</status>"
-        "<msgType>Alert</msgType><scope>Public</scope>"
+        f"<msgType>{msg_type}</msgType><scope>Public</scope>{refs}"
         "<info><language>ko-KR</language><category>Safety</category>"
         "<event>Assault suspect at large</event><urgency>Immediate</urgency>"
         "<severity>Severe</severity><certainty>Likely</certainty>"
@@ -73,8 +92,19 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def started(cfg: GatewayConfig, settings: MqttSettings) -> Gateway:
-    gateway = Gateway(cfg, settings, client_id=f"gw-{time.monotonic_ns()}", port=0)
+class FakeClock:
+    """A clock the test moves by hand: ``clock()`` reads it, ``clock.now += s`` moves it."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def started(cfg: GatewayConfig, settings: MqttSettings, **kwargs: Any) -> Gateway:
+    """A started gateway on a free port; ``kwargs`` go to :class:`Gateway` (clock, wall)."""
+    gateway = Gateway(cfg, settings, client_id=f"gw-{time.monotonic_ns()}", port=0, **kwargs)
     await gateway.__aenter__()
     return gateway
 
@@ -87,6 +117,16 @@ async def gateway(mqtt_settings: MqttSettings) -> AsyncIterator[Gateway]:
         yield g
     finally:
         await g.__aexit__(None, None, None)
+
+
+async def publish_summary(
+    settings: MqttSettings, ts: float, *, alarms: tuple[str, ...] = (), retain: bool = True
+) -> None:
+    """What the core does several times a second: its summary, retained, stamped ``ts``."""
+    async with Transport(settings, f"fake-core-{time.monotonic_ns()}") as core:
+        await core.wait_connected(10)
+        summary = Summary(ts=ts, alarms=alarms, core_id="fake-core")
+        await core.publish(topics.STATE_SUMMARY, codec.encode(summary), qos=1, retain=retain)
 
 
 async def post_json(

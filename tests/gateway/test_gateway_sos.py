@@ -18,7 +18,7 @@ from console.journal.store import RecordKind, open_journal
 from protocols import codec, topics
 from protocols.mqtt import MqttSettings, Transport
 from protocols.schemas import IncidentKind, IncidentState, SosAlarm
-from tests.brokers import free_port
+from tests.brokers import free_port, until
 from tests.gateway import gateway_helpers
 from tests.gateway.gateway_helpers import (
     AUTH,
@@ -27,6 +27,7 @@ from tests.gateway.gateway_helpers import (
     cap_xml,
     gateway_config,
     post_json,
+    publish_summary,
     sos_json,
     started,
 )
@@ -49,6 +50,12 @@ async def test_sos_is_answered_with_the_incident_only_after_the_core_journaled_i
         await core_ready(mqtt_settings)
         first = await started(gateway_config(), mqtt_settings)
         await first.transport.wait_connected(10)
+        # The real core's summary makes the gateway healthy.
+        await until(lambda: first is not None and first.summary is not None, 10, "a summary")
+        async with http.get(f"{first.url}/v1/health") as r:
+            health = await r.json()
+            assert r.status == 200, health
+        assert health["status"] == "ok" and health["core"]["summary_age_s"] < 5
         status, body = await post_json(http, first, sos_json("a1"))
         assert status == 202, body
         assert body["alarm_id"] == "a1" and body["incident_id"]
@@ -148,20 +155,25 @@ async def test_no_broker_gives_503_and_health_says_so(http: aiohttp.ClientSessio
         async with http.get(f"{g.url}/v1/health") as r:
             health = await r.json()
             assert r.status == 503
-        assert health["status"] == "broker-unavailable"
+        assert health["status"] == "degraded"
+        assert "broker link" in health["reason"] and "no core summary yet" in health["reason"]
         assert health["refusals"] == {"broker-unavailable": 1}
     finally:
         await g.__aexit__(None, None, None)
 
 
 async def test_health_reports_connection_counts_and_rates(
-    gateway: Gateway, http: aiohttp.ClientSession
+    gateway: Gateway, http: aiohttp.ClientSession, mqtt_settings: MqttSettings
 ) -> None:
+    await publish_summary(mqtt_settings, time.time(), alarms=("journal read-only",))
+    await until(lambda: gateway.summary is not None, 5, "the summary")
     await post_json(http, gateway, sos_json(lat=200))
     async with http.get(f"{gateway.url}/v1/health") as r:
         health = await r.json()
         assert r.status == 200
     assert health["status"] == "ok" and health["broker"]["state"] == "connected"
+    assert "reason" not in health
+    assert health["core"]["alarms"] == ["journal read-only"]
     assert health["receipts_pending"] == 0
     assert health["refusals"] == {"invalid": 1}
     assert health["requests"]["/v1/sos"] == 1
@@ -175,7 +187,8 @@ async def test_ansim_gateway_process_serves_and_stops_on_sigterm(
     tmp_path: Path, broker: Any, mqtt_settings: MqttSettings, http: aiohttp.ClientSession
 ) -> None:
     port = free_port()
-    path = write_config(tmp_path, broker.port, gateway={"port": port})
+    path = write_config(tmp_path, broker.port, gateway={"port": port, "summary_stale_s": 600.0})
+    await publish_summary(mqtt_settings, time.time())  # a core, as far as health can tell
     with path.open("a", encoding="utf-8") as f:
         f.write(f'\n[gateway.tokens]\n{SOURCE} = "{TOKEN}"\n')
     process = AnsimProcess(path, "gateway").start()
