@@ -52,6 +52,7 @@ USERS = {
     CORE: "core",
     "op1": "operator",
     "op2": "operator",
+    "op3": "operator",  # a read-only probe beside two seats (tests/attack)
     "cam-1": "source",
     "cam-2": "source",
     "gw": "gateway",
