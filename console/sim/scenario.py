@@ -106,6 +106,7 @@ _GIVEN: Final = (
     ("Min-seo", "민서"), ("Chae-won", "채원"), ("Yeon-woo", "연우"), ("Hyun-joo", "현주"),
 )  # fmt: skip
 _PEOPLE: Final = 5000  # phones with the app: repeats from one phone happen
+_SAME_PLACE_S: Final = 3600.0  # a phone's next alarm within this comes from near the last
 # How fast a responder moves on patrol, m/s, by kind, and how far it strays from its beat.
 _SPEED_M_S: Final = {UnitKind.POLICE: 6.0, UnitKind.SCOUT: 1.2, UnitKind.GUARD: 1.0}
 _BEAT_M: Final = 1500.0
@@ -173,6 +174,7 @@ class Scenario:
         self._tie = itertools.count()  # keeps the heap's order total and deterministic
         self._later: list[tuple[float, int, Emit]] = []
         self._faulty: set[int] = set()  # cameras currently not online
+        self._last_sos: dict[int, tuple[float, float, float]] = {}  # person: t, lat, lon
         self._positions = {u.id: (u.lat, u.lon, start) for u in city.responders}
         self._off_duty: set[str] = set()
 
@@ -215,7 +217,13 @@ class Scenario:
         rng = self._rng
         person = rng.randrange(_PEOPLE)
         near_camera = self.city.camera_count > 0 and rng.random() < self.mix.burst
-        if near_camera:
+        last = self._last_sos.get(person)
+        if last is not None and t - last[0] < _SAME_PLACE_S:
+            # Her phone raised an alarm a moment ago: she is still about there. (A phone
+            # kilometres away seconds later is what the core records as an impossible jump.)
+            near_camera = False
+            lat, lon = self._jitter(last[1], last[2], 50.0)
+        elif near_camera:
             cam = self._pick_online_camera()
             lat, lon = self._jitter(
                 float(self.city.camera_lat[cam]), float(self.city.camera_lon[cam]), 120.0
@@ -223,6 +231,7 @@ class Scenario:
         else:
             lat, lon = self._random_point()
         alarm = self._alarm(t, person, lat, lon)
+        self._last_sos[person] = (t, lat, lon)
         yield Emit(t, topics.RAW_SOS, alarm)
         if near_camera:
             nearby = self.city.cameras_near(lat, lon, 250.0)[:8].tolist()
