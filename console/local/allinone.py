@@ -9,20 +9,26 @@ a child that dies is shown in the console, not hidden.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
 
-from console.config import Config
+from console.config import Config, mqtt_settings
+from protocols import topics
+from protocols.mqtt import Transport
 
 LOG_DIR = Path("var/logs")
+CORE_READY_S = 15.0
 SHELTERS_PATH = Path("var/shelters.json")
 
 
@@ -123,6 +129,26 @@ def write_training_shelters(cfg: Config) -> Path:
     return SHELTERS_PATH
 
 
+def wait_for_core(cfg: Config, timeout_s: float, alive: Callable[[], bool]) -> bool:
+    """Whether the core published its summary (it does once subscribed) within ``timeout_s``."""
+
+    async def summary() -> bool:
+        async with Transport(
+            mqtt_settings(cfg),
+            f"ansim-launcher-{os.getpid()}",
+            subscriptions=[(topics.STATE_SUMMARY, 1)],
+        ) as transport:
+            messages = transport.messages()
+            deadline = time.monotonic() + timeout_s
+            while alive() and (left := deadline - time.monotonic()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(anext(messages), min(left, 0.5))
+                    return True
+            return False
+
+    return asyncio.run(summary())
+
+
 def wait_for_port(host: str, port: int, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -148,8 +174,14 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
                     file=sys.stderr,
                 )
                 return 1
+        core = next(c for c in supervisor.children if c.name == "core")
+        core.start(env)
+        # The core subscribes when it connects: what the simulator publishes before that
+        # is lost on a fresh broker (its camera registrations, and then their events).
+        if not wait_for_core(cfg, CORE_READY_S, alive=lambda: core.exit_code() is None):
+            print(f"ansim: the core is not ready yet; see {core.log_path}", file=sys.stderr)
         for child in supervisor.children:
-            if child is not broker:
+            if child not in (broker, core):
                 child.start(env)
         from console.tui import app
 
