@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "console.tui.app",
         "the operator console (TUI), connected to the configured broker",
     ),
-    "core": ("console.core.service", "the authority: engine, journal, dispatch; publishes state"),
+    "core": ("console.core.main", "the authority: engine, journal, dispatch; publishes state"),
     "broker": ("console.local.broker", "the embedded MQTT broker (amqtt), loopback only"),
     "simulate": ("console.sim.simulate", "a simulated Seoul: training feed and load generator"),
     "all": ("console.local.allinone", "broker, core and simulator as children, then the console"),

@@ -9,15 +9,13 @@ sees what a failed commit may yet lose.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
-import signal
-import sys
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from functools import partial
 
 import msgspec
 
@@ -26,7 +24,7 @@ from console.core import shelters as shelter_source
 from console.core.broker_watch import DropWatch, parse_counter
 from console.core.foreign import pack_snapshot
 from console.core.ingest import Accepted, Adapted, Reader
-from console.core.journal_checks import close_at_stop, open_checked
+from console.core.journal_checks import close_at_stop
 from console.core.publisher import (
     Dirty,
     Outbox,
@@ -36,7 +34,7 @@ from console.core.publisher import (
     publish_summary,
     sort_effects,
 )
-from console.core.rebuild import TICK_KEY, rebuild
+from console.core.rebuild import TICK_KEY, guarded, rebuild
 from console.engine.effects import Effect
 from console.journal.store import Journal, JournalError, RecordKind
 from protocols import codec, topics
@@ -237,7 +235,7 @@ class Core:
             )
             self._since_snapshot += 1
             self.events_total += 1
-        effects = self._apply(result, now, duplicate)
+        effects = guarded(lambda: self._apply(result, now, duplicate), message.topic)
         sort_effects(effects, self.dirty, self.outbox)
 
     def _adapted(self, message: Incoming, result: Adapted, now: float) -> None:
@@ -249,7 +247,8 @@ class Core:
             self.ignored_total += 1
             log.debug("ignored a payload on %s: %s", message.topic, result.ignored)
         for event in result.messages:
-            sort_effects(self.engine.handle_event(event, now), self.dirty, self.outbox)
+            effects = guarded(partial(self.engine.handle_event, event, now), message.topic)
+            sort_effects(effects, self.dirty, self.outbox)
 
     def _apply(self, result: Accepted, now: float, duplicate: bool) -> list[Effect]:
         message = result.message
@@ -267,8 +266,11 @@ class Core:
             return
         try:
             presence: Presence = printable_struct(codec.decode(message.payload, Presence))
-        except codec.WireError as exc:
-            log.warning("bad presence from %s: %s", operator, exc.reason)
+        except codec.WireError as exc:  # a dead letter like any other refusal
+            self.rejected_total += 1
+            now = self.clock()
+            if self.journal.dead_letter(now, message.topic, message.payload, exc.reason):
+                log.warning("bad presence from %s: %s", operator, exc.reason)
             return
         if presence.online:
             self.operators[operator] = presence
@@ -456,38 +458,3 @@ class Core:
                 self.held = False
                 self._release()
             await self.flush(self.clock(), everything_now=True)
-
-
-def run(args: argparse.Namespace, cfg: Config) -> int:
-    try:
-        journal, _ = open_checked(cfg, getattr(args, "journal", None))
-    except JournalError as exc:
-        print(f"ansim core: {exc}", file=sys.stderr)
-        return 2
-    core = Core(cfg, journal, client_id=getattr(args, "client_id", None))
-    return _run_until_signalled(core)
-
-
-def _run_until_signalled(core: Core) -> int:
-    try:
-        import uvloop
-
-        runner: Callable[..., None] = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop is a dependency, but not on every platform
-        runner = asyncio.run
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, core.stop)
-        log.info(
-            "core %s starting; %d open incidents",
-            core.client_id,
-            len(core.engine.open_incident_ids()),
-        )
-        await core.run()
-        if not core.failed:
-            log.info("core stopped cleanly")
-
-    runner(main())
-    return 1 if core.failed else 0

@@ -103,3 +103,38 @@ def test_the_core_dead_letters_a_poison_message_and_goes_on(tmp_path: Path) -> N
     assert RecordKind.DEAD in kinds and RecordKind.EVENT in kinds
     assert dead[0].reason == "malformed: nested too deep"
     assert core.rejected_total == 1 and core.events_total == 1
+
+
+def test_a_bad_presence_is_a_dead_letter(tmp_path: Path) -> None:
+    journal = open_journal(JournalConfig(path=str(tmp_path / "j.db")))
+    core = Core(Config(), journal)
+    deep = b'{"junk":' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    core.handle(Incoming(topics.presence("op2"), deep, qos=1, retain=False, mid=1))
+    journal.commit()
+    (dead,) = journal.records(kinds=[RecordKind.DEAD])
+    journal.close()
+    assert dead.topic == topics.presence("op2") and dead.reason == "malformed: nested too deep"
+    assert core.rejected_total == 1
+
+
+def test_an_engine_failure_on_one_message_does_not_stop_the_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = open_journal(JournalConfig(path=str(tmp_path / "j.db")))
+    core = Core(Config(), journal)
+    real = core.engine.handle_event
+    calls = iter([True, False])
+
+    def fails_once(*args: object, **kwargs: object) -> object:
+        if next(calls):
+            raise ZeroDivisionError("a bug in a rule")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(core.engine, "handle_event", fails_once)
+    for mid, alarm in enumerate(("a-1", "a-2"), start=1):
+        payload = msgspec.msgpack.encode({**SOS, "alarm_id": alarm, "device_id": f"p-{alarm}"})
+        core.handle(Incoming(SOS_TOPIC, payload, qos=1, retain=False, mid=mid))
+    journal.commit()
+    assert core.events_total == 2  # both journaled; the first changed nothing
+    assert len(core.engine.open_incident_ids()) == 1
+    journal.close()
