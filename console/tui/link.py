@@ -46,8 +46,10 @@ class Link:
         online = Presence(operator=operator, online=True, ts=clock(), role=role, host=host)
         self.transport = Transport(
             mqtt_settings(cfg),
-            # Unique per seat: twenty consoles of one office account must not
-            # kick each other off the broker.
+            # Unique per seat, so seats sharing a broker account do not kick each other
+            # off where the broker keeps client ids apart. The deploy/ broker replaces
+            # every id by the account's name (docs/deploy.md, "Sessions"): there each
+            # seat needs an account of its own.
             f"console-{operator}-{host}-{id(self):x}"[:64],
             subscriptions=[
                 (topics.STATE_ALL, 1),
