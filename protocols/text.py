@@ -17,6 +17,9 @@ import msgspec
 import msgspec.inspect
 
 _SEPARATOR_CATEGORIES = frozenset({"Zs", "Zl", "Zp"})
+# Controls that separate words or lines (tab, the line breaks, the information
+# separators, NEL): a space, not nothing, so the words around them stay apart.
+_BLANK_CONTROLS = frozenset("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85")
 _S = TypeVar("_S", bound=msgspec.Struct)
 
 
@@ -28,9 +31,13 @@ def printable(text: str) -> str:
     for char in text:
         if char.isprintable():
             kept.append(char)
-        elif char in "\t\n\r" or unicodedata.category(char) in _SEPARATOR_CATEGORIES:
+            continue
+        category = unicodedata.category(char)
+        if char in _BLANK_CONTROLS or category in _SEPARATOR_CATEGORIES:
             kept.append(" ")
-        # Cc (C0, DEL, C1), Cf (bidi overrides, zero-width), Co, Cs, Cn: dropped.
+        elif category == "Cs":
+            kept.append("\ufffd")  # a lone surrogate: cannot be encoded, so shown as such
+        # Cc (C0, DEL, C1), Cf (bidi overrides, zero-width), Co, Cn: dropped.
     return "".join(kept)
 
 

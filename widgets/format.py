@@ -19,11 +19,18 @@ from typing import Final
 from rich.cells import cell_len, set_cell_size
 from rich.style import Style
 
-from protocols.schemas import CameraStatus, IncidentKind, IncidentStatus, ResponderStatus
+from protocols.schemas import (
+    MAX_TIMESTAMP,
+    CameraStatus,
+    IncidentKind,
+    IncidentStatus,
+    ResponderStatus,
+)
+from protocols.text import printable
 
-# 2100-01-01T00:00Z, the wire's own bound on a time: later is a broken clock or an
-# attack. Kept here too because the console must hold even if the core let one through.
-LATEST_TIME: Final = 4_102_444_800.0
+# The wire's own bound on a time (2100-01-01): later is a broken clock or an attack,
+# checked here again because the console must hold even if the core let one through.
+LATEST_TIME: Final = MAX_TIMESTAMP
 
 # What a widget shows for a value it cannot show: one cell, the same everywhere.
 PLACEHOLDER: Final = "?"
@@ -32,26 +39,6 @@ PLACEHOLDER: Final = "?"
 # did not come from an honest core, and laying out 100,000 characters per frame
 # would stall the console.
 MAX_TEXT: Final = 4000
-
-_BLANKS = (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x85, 0x2028, 0x2029)
-# Bidirectional embeddings, overrides and isolates reorder what follows them on the
-# screen ("Trojan Source"): an operator must read a name as it is stored.
-_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
-
-
-def _table() -> dict[int, str | None]:
-    # C0, DEL and C1: ESC starts a terminal sequence, and so does the single
-    # character CSI (0x9b) on terminals that read 8-bit controls.
-    table: dict[int, str | None] = {c: None for c in (*range(0x20), *range(0x7F, 0xA0))}
-    table.update({c: None for c in _BIDI})
-    # Separators become a space, so words stay apart on a one-line field.
-    table.update({c: " " for c in _BLANKS})
-    # A lone surrogate cannot be encoded for the terminal: the write would raise.
-    table.update({c: "\ufffd" for c in range(0xD800, 0xE000)})
-    return table
-
-
-_PLAIN = _table()
 
 
 def plain(text: object, limit: int = MAX_TEXT) -> str:
@@ -69,7 +56,8 @@ def plain(text: object, limit: int = MAX_TEXT) -> str:
             return PLACEHOLDER
     if len(text) > limit:
         text = text[:limit] + "…"
-    return text.translate(_PLAIN)
+    # The same rule the core applies at intake: the console must hold even if it did not.
+    return printable(text)
 
 
 def _finite(value: object) -> float | None:
