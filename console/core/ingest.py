@@ -47,6 +47,9 @@ class Accepted:
     # The topic's <source> level (raw events; "" for commands): pass it to the engine,
     # handle_event(message, now, source=accepted.source or None).
     source: str = ""
+    # The engine was asked (Engine.refusal) and took it, with nothing applied since:
+    # handle_event(..., vetted=True) need not ask again (~2 us an event).
+    vetted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,7 @@ class Adapted:
 
     messages: tuple[ForeignMessage, ...]
     ignored: str | None = None
+    vetted: bool = False  # as Accepted.vetted, for every one of ``messages``
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +197,7 @@ class Reader:
             if isinstance(result.message, Command):
                 return result
             problem = judge.refusal(result.message, now, source=result.source or None)
-            return result if problem is None else Refused(problem)
+            return replace(result, vetted=True) if problem is None else Refused(problem)
         # Adapter output: bounded by its configured mapping, so only plausibility is asked.
         kept: list[ForeignMessage] = []
         problems: list[str] = []
@@ -204,11 +208,11 @@ class Reader:
             else:
                 problems.append(problem)
         if not problems:
-            return result
+            return replace(result, vetted=True)
         # Still journaled (as ignored, counted, with the reasons), never a dead letter: the
         # adapter's memory has moved, and the replay must run the adapter on it again.
         ignored = "; ".join(([result.ignored] if result.ignored else []) + problems)[:500]
-        return replace(result, messages=tuple(kept), ignored=ignored)
+        return replace(result, messages=tuple(kept), ignored=ignored, vetted=True)
 
     def memory(self) -> bytes:
         return self.foreign.memory()

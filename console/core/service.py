@@ -247,7 +247,8 @@ class Core:
             self.ignored_total += 1
             log.debug("ignored a payload on %s: %s", message.topic, result.ignored)
         for event in result.messages:
-            effects = guarded(partial(self.engine.handle_event, event, now), message.topic)
+            apply = partial(self.engine.handle_event, event, now, vetted=result.vetted)
+            effects = guarded(apply, message.topic)
             sort_effects(effects, self.dirty, self.outbox)
 
     def _apply(self, result: Accepted, now: float, duplicate: bool) -> list[Effect]:
@@ -257,7 +258,9 @@ class Core:
             return self.engine.handle_command(message, now, self.cfg.role_of(message.operator))
         if duplicate:
             return self.engine.receipt_for(message, now)
-        return self.engine.handle_event(message, now, source=result.source or None)
+        return self.engine.handle_event(
+            message, now, source=result.source or None, vetted=result.vetted
+        )
 
     def _presence(self, message: Incoming) -> None:
         operator = topics.last_level(message.topic)

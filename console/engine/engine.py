@@ -89,13 +89,15 @@ class Engine:
     # --- inputs --------------------------------------------------------------------------
 
     def handle_event(
-        self, event: InputEvent, now: float, *, source: str | None = None
+        self, event: InputEvent, now: float, *, source: str | None = None, vetted: bool = False
     ) -> list[Effect]:
         """Apply one raw event from ``source`` (the topic's ``<source>`` level).
 
         ``source=None`` is an unattributed input (a test, a tool, a configured adapter):
         no ownership is checked or claimed; an SOS always speaks for its own ``source``.
         An input :meth:`refusal` refuses changes nothing and gives ``Rejected(reason)``.
+        ``vetted``: the caller has just asked :meth:`refusal` about this very event,
+        ``now`` and ``source``, and nothing was applied since, so the answer is None.
         """
         route = self._routes.get(type(event))
         if route is None:
@@ -103,7 +105,7 @@ class Engine:
             if route is None:
                 raise TypeError(f"not a raw event: {type(event).__name__}")
         event, now = _floats(event), float(now)
-        problem = self.trust.refusal(event, now, source)
+        problem = None if vetted else self.trust.refusal(event, now, source)
         if problem is not None:
             # Nothing changes, not even a count: the core asks first and dead-letters it,
             # so live and replay agree whether it asked or not.
