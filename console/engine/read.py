@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from console.engine.cameras import camera_status
 from console.engine.context import Context
 from console.engine.effects import Effect
-from console.engine.incidents import has_position
+from console.engine.incidents import CORE, has_position
 from console.engine.model import Incident
 from console.engine.responders import Responders
 from console.engine.sos import receipt
@@ -16,6 +16,7 @@ from protocols.camera_pages import camera_counts
 from protocols.schemas import (
     CameraCell,
     DistrictCameras,
+    HistoryEntry,
     IncidentState,
     NearbyCamera,
     NearbyShelter,
@@ -28,6 +29,30 @@ from protocols.schemas import (
 SHELTER_MEMO_MAX = 200_000  # positions remembered (about 100 bytes each plus the tuples)
 
 _ShelterMemo = dict[tuple[float, float], tuple[NearbyShelter, ...]]
+
+
+# One incident is one retained message, which must stay far below the broker's packet
+# limit (deploy/: 8 MiB; a bigger publish disconnects the core) whatever a source or an
+# operator repeats: a stream of impossible jumps adds a history entry each, and notes are
+# unbounded. The engine and the journal keep everything; the state shows the first
+# entries (what opened it), the latest, and how many lie between.
+PUBLISHED_HISTORY_HEAD = 20
+PUBLISHED_HISTORY_TAIL = 180
+PUBLISHED_NOTES = 100  # the latest
+
+
+def published_history(history: list[HistoryEntry]) -> tuple[HistoryEntry, ...]:
+    head, tail = PUBLISHED_HISTORY_HEAD, PUBLISHED_HISTORY_TAIL
+    if len(history) <= head + tail:
+        return tuple(history)
+    left_out = len(history) - head - tail
+    gap = HistoryEntry(
+        ts=history[head].ts,
+        actor=CORE,
+        action="omitted",
+        detail=f"{left_out} entries not shown here; the journal has every one",
+    )
+    return (*history[:head], gap, *history[-tail:])
 
 
 class ReadSide:
@@ -93,8 +118,8 @@ class ReadSide:
             phone=inc.phone,
             sos_count=inc.sos_count,
             events=tuple(inc.events),
-            notes=tuple(inc.notes),
-            history=tuple(inc.history),
+            notes=tuple(inc.notes[-PUBLISHED_NOTES:]),
+            history=published_history(inc.history),
             ack_deadline=inc.ack_deadline,
             dispatch_deadline=inc.dispatch_deadline,
             acknowledged_at=inc.acknowledged_at,
