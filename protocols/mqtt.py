@@ -154,7 +154,14 @@ class Transport:
         return self._session_present
 
     async def wait_connected(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        """Return once connected; raise TimeoutError after ``timeout`` seconds."""
+        """Return once connected; raise TimeoutError after ``timeout`` seconds.
+
+        Always yields to the loop first. paho fails a publish on a dead socket at once,
+        before the connection loop has seen the loss, so ``connected`` is still true:
+        a caller retrying ``publish`` after NotConnected would otherwise spin without
+        ever letting that loop run, and never reconnect (the simulator did, starving
+        its own receipts and reports after a broker SIGKILL)."""
+        await asyncio.sleep(0)
         async with asyncio.timeout(timeout):
             await self._connected.wait()
 

@@ -67,7 +67,7 @@ async def test_broker_sigkill_mid_storm_loses_no_sos(
         cctv_task = asyncio.create_task(cctv.run(0.02, stop_cctv))
         sim = AnsimProcess(
             config, "simulate", "--scenario", "storm", "--rate", str(RATE),
-            "--duration", str(DURATION_S), "--seed", "11", "--record", str(record), "--quiet",
+            "--duration", str(DURATION_S), "--seed", "11", "--record", str(record),
         ).start()  # fmt: skip
         await poll(lambda: len(recorded_ids(record)) >= 5, 20, "SOS before the kill")
         before = len(recorded_ids(record))
@@ -77,7 +77,10 @@ async def test_broker_sigkill_mid_storm_loses_no_sos(
         during = len(recorded_ids(record)) - before
         mosquitto.start()
         restarted = before + during
-        await poll(lambda: len(recorded_ids(record)) >= restarted + 3, 20, "SOS after restart")
+        try:
+            await poll(lambda: len(recorded_ids(record)) >= restarted + 3, 20, "SOS after restart")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- simulator ---\n{sim.log()}") from None
         assert await exited(sim, DURATION_S + 30) == 0, sim.log()
         stop_cctv.set()
         await cctv_task
