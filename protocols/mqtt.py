@@ -46,6 +46,7 @@ from protocols.mqtt_types import (
     TransportStats,
     Will,
     backoff_delay,
+    describe_error,
 )
 
 __all__ = [
@@ -154,13 +155,9 @@ class Transport:
         return self._session_present
 
     async def wait_connected(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        """Return once connected; raise TimeoutError after ``timeout`` seconds.
-
-        Always yields to the loop first. paho fails a publish on a dead socket at once,
-        before the connection loop has seen the loss, so ``connected`` is still true:
-        a caller retrying ``publish`` after NotConnected would otherwise spin without
-        ever letting that loop run, and never reconnect (the simulator did, starving
-        its own receipts and reports after a broker SIGKILL)."""
+        """Return once connected; raise TimeoutError after ``timeout`` seconds."""
+        # Yield first: paho fails a publish on a dead socket before the connection loop
+        # sees the loss, so a retry loop (publish, NotConnected, wait) would spin forever.
         await asyncio.sleep(0)
         async with asyncio.timeout(timeout):
             await self._connected.wait()
@@ -289,7 +286,7 @@ class Transport:
                     watcher.cancel()
                     stop.cancel()
                 if lost.done():
-                    reason = _describe(lost.exception() or ConnectionError("disconnected"))
+                    reason = describe_error(lost.exception() or ConnectionError("disconnected"))
                 else:
                     reason = "closed"
         except asyncio.CancelledError:
@@ -300,7 +297,7 @@ class Transport:
             self._connection_ended(conn)
             if not isinstance(exc, aiomqtt.MqttError | OSError | TimeoutError | NotConnected):
                 log.exception("unexpected error on the MQTT connection")
-            reason = _describe(exc)
+            reason = describe_error(exc)
         if up_since is not None:
             return time.monotonic() - up_since, reason
         return None, reason
@@ -492,15 +489,3 @@ async def _unless_lost(work: Coroutine[Any, Any, T], lost: asyncio.Future[None])
 
 async def _wait(future: asyncio.Future[T]) -> T:
     return await future
-
-
-def _describe(exc: BaseException) -> str:
-    rc = getattr(exc, "rc", None)
-    # paho reports a dropped socket as "Unspecified error" (MQTT 5) or code 7 (3.1.1).
-    if rc is not None and int(getattr(rc, "value", rc)) in (paho.MQTT_ERR_CONN_LOST, 128):
-        return "connection lost"
-    text = str(exc) or type(exc).__name__
-    cause = exc.__cause__
-    if cause is not None and str(cause) and str(cause) not in text:
-        text = f"{text} ({cause})"
-    return text

@@ -11,6 +11,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import paho.mqtt.client as paho
+
 
 @dataclass(frozen=True)
 class MqttSettings:
@@ -120,3 +122,16 @@ def backoff_delay(
     """
     cap = min(high, low * 2 ** min(attempt, 32))
     return cap * (0.5 + 0.5 * rand())
+
+
+def describe_error(exc: BaseException) -> str:
+    """A connection error as an operator reads it in the log and the status bar."""
+    rc = getattr(exc, "rc", None)
+    # paho reports a dropped socket as "Unspecified error" (MQTT 5) or code 7 (3.1.1).
+    if rc is not None and int(getattr(rc, "value", rc)) in (paho.MQTT_ERR_CONN_LOST, 128):
+        return "connection lost"
+    text = str(exc) or type(exc).__name__
+    cause = exc.__cause__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text = f"{text} ({cause})"
+    return text
