@@ -168,6 +168,9 @@ class CctvEvent(_Wire, frozen=True, tag="cctv"):
     lat: Lat | None = None
     lon: Lon | None = None
     withdrawn: bool = False  # the analytics took it back (false positive)
+    # The analytics stopped tracking it (Frigate's "end"): recorded on its incident; an
+    # ended event the engine never saw opens nothing.
+    ended: bool = False
 
 
 class CameraHealth(_Wire, frozen=True, tag="camera"):
@@ -226,6 +229,13 @@ class Reply(_Wire, frozen=True, tag="reply"):
     incident_id: Ident | None = None
 
 
+# A console announces its presence again this often, and presence not renewed for
+# PRESENCE_TTL_S (three heartbeats) counts as offline: a seat can vanish without
+# its last will reaching anyone (the broker restarted, the will was lost with it).
+PRESENCE_HEARTBEAT_S: Final = 30.0
+PRESENCE_TTL_S: Final = 90.0
+
+
 class Presence(_Wire, frozen=True, tag="presence"):
     """Who is at a console. Also the last will, with ``online=False``."""
 
@@ -234,6 +244,15 @@ class Presence(_Wire, frozen=True, tag="presence"):
     ts: Timestamp
     role: Role = Role.OPERATOR
     host: ShortText | None = None
+    # One console instance: seats signed in as the same operator share one topic.
+    seat: ShortText = ""
+
+    def is_current(self, now: float, ttl_s: float = PRESENCE_TTL_S) -> bool:
+        """Online, and announced within ``ttl_s`` of ``now``.
+
+        Either side of ``now``: a stamp further ahead than that is a broken clock, and
+        trusting it would keep a seat "online" long after it is gone."""
+        return self.online and abs(now - self.ts) <= ttl_s
 
 
 class Receipt(_Wire, frozen=True, tag="receipt"):
@@ -280,7 +299,7 @@ class NearbyCamera(_Wire, frozen=True):
 
 
 class Recommendation(_Wire, frozen=True):
-    """A responder the core suggests, nearest first."""
+    """A responder the core suggests, lowest ETA first (available, recently heard from)."""
 
     responder_id: Ident
     kind: UnitKind
@@ -327,6 +346,10 @@ class IncidentState(_Wire, frozen=True, tag="incident"):
     cameras: tuple[NearbyCamera, ...] = ()
     recommended: tuple[Recommendation, ...] = ()
     shelters: tuple[NearbyShelter, ...] = ()
+    # Set by the core when a unit left the incident ("police-07 left: reported available");
+    # cleared by the next dispatch or when it closes.
+    alert: ShortText = ""
+    alert_ts: Timestamp | None = None
 
 
 # A console holds 100,000 of these: the reason _Wire is not tracked by the cyclic GC.
@@ -372,6 +395,8 @@ class ResponderState(_Wire, frozen=True, tag="responder-state"):
     status_since: Timestamp
     name: ShortText = ""
     incident_id: Ident | None = None
+    # Of its position, by the core's district map ("" from a core that did not say).
+    district: ShortText = ""
 
 
 class Shelter(_Wire, frozen=True):
@@ -381,6 +406,9 @@ class Shelter(_Wire, frozen=True):
     lat: Lat
     lon: Lon
     district: ShortText = ""
+
+
+MAX_IGNORED_REASONS: Final = 48  # Summary.ignored_by_reason: a few dozen codes at most
 
 
 class Summary(_Wire, frozen=True, tag="summary"):
@@ -394,6 +422,12 @@ class Summary(_Wire, frozen=True, tag="summary"):
     rejected_total: int = 0
     # Foreign payloads (Frigate, OwnTracks) read but of no use: counted, not dead letters.
     ignored_total: int = 0
+    # ignored_total by reason, most frequent first: (code, count). The codes are a fixed
+    # vocabulary of the core (console.core.foreign.IGNORED_REASONS), never payload text.
+    ignored_by_reason: Annotated[
+        tuple[tuple[Annotated[str, Meta(max_length=40)], int], ...],
+        Meta(max_length=MAX_IGNORED_REASONS),
+    ] = ()
     operators: tuple[str, ...] = ()
     alarms: tuple[str, ...] = ()  # system alarms every console must show (journal, broker)
     core_id: ShortText = ""
@@ -404,7 +438,41 @@ class ShelterList(_Wire, frozen=True, tag="shelters"):
     shelters: tuple[Shelter, ...] = ()
 
 
-StateMessage = IncidentState | DistrictCameras | ResponderState | Summary | ShelterList
+class ClosedIncident(_Wire, frozen=True):
+    """A closed incident as the closed list shows it: what happened, where, how it ended.
+
+    Compact, and without personal data (no person, phone or device id: ``docs/privacy.md``).
+    """
+
+    id: Ident
+    kind: IncidentKind
+    priority: Priority
+    status: IncidentStatus  # resolved or false-alarm
+    district: ShortText
+    place: ShortText
+    title: ShortText
+    created: Timestamp
+    closed_at: Timestamp
+    disposition: ShortText | None = None
+    owner: ShortText | None = None
+    responders: tuple[Ident, ...] = ()  # the units that were on it (the first few)
+    closed_by: ShortText | None = None  # the operator who closed it, or "core"
+
+
+class ClosedList(_Wire, frozen=True, tag="closed"):
+    """The recently closed incidents, newest first, retained under ``topics.STATE_CLOSED``.
+
+    ``total`` counts every incident closed in the last ``window_s`` the core remembers;
+    ``incidents`` holds the newest of them (the list is bounded in count and bytes).
+    """
+
+    ts: Timestamp
+    incidents: tuple[ClosedIncident, ...] = ()
+    total: Annotated[int, Meta(ge=0)] = 0
+    window_s: Seconds = 86400.0
+
+
+StateMessage = IncidentState | DistrictCameras | ResponderState | Summary | ShelterList | ClosedList
 
 # Every tagged message, for a generic decoder (journal replay, debugging tools).
 AnyMessage = RawEvent | Command | Reply | Presence | Receipt | StateMessage

@@ -111,6 +111,8 @@ def state_responder(responder_id: str) -> str:
 
 STATE_SUMMARY: Final = f"{ROOT}/state/summary"
 STATE_SHELTERS: Final = f"{ROOT}/state/shelters"
+# The recently closed incidents, one retained ``schemas.ClosedList``.
+STATE_CLOSED: Final = f"{ROOT}/state/closed"
 STATE_ALL: Final = f"{ROOT}/state/#"
 STATE_INCIDENTS: Final = f"{ROOT}/state/incident/+"
 STATE_INCIDENT_PREFIX: Final = f"{ROOT}/state/incident/"  # what every incident's topic starts with

@@ -14,29 +14,51 @@ together, and :func:`unpack_snapshot` reads both the wrapped and the plain
 What is journaled: every payload the adapter read, including the ones it
 ignored (they may move its memory, e.g. the order in which it forgets), but
 not the ones it refused: those go to the dead-letter table with the reason.
+
+An ignored payload also gets a code from :data:`IGNORED_REASONS` (Frigate's own
+codes, one per other adapter, and the core's), which the core counts in its
+summary. The vocabulary is fixed, so the count stays a few dozen entries
+whatever a source sends.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Final
 
 import msgspec
 
 from console.config import Config
-from protocols.adapters import AdapterResult
-from protocols.frigate import FrigateAdapter, _Reported
+from protocols.frigate import IGNORE_REASONS, FrigateAdapter, Reported, ignore_reason
 from protocols.owntracks import OwnTracksAdapter, _Last
-from protocols.schemas import CameraHealth, CctvEvent, ResponderReport
+from protocols.schemas import MAX_IGNORED_REASONS, CameraHealth, CctvEvent, ResponderReport
 
 ForeignMessage = CctvEvent | CameraHealth | ResponderReport
 
 SNAPSHOT_TAG: Final = "ansim-snapshot+adapters/1"
 
+# Every code an ignored foreign payload is counted under.
+OWNTRACKS_IGNORED: Final = "owntracks"  # OwnTracks' own reasons are text only
+NOT_PLAUSIBLE: Final = "not-plausible"  # the adapter made something the engine refused
+OTHER: Final = "other"
+IGNORED_REASONS: Final[frozenset[str]] = IGNORE_REASONS | {OWNTRACKS_IGNORED, NOT_PLAUSIBLE, OTHER}
+assert len(IGNORED_REASONS) <= MAX_IGNORED_REASONS
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignResult:
+    """An adapter's result, with the code of why it was ignored (when it was)."""
+
+    messages: list[ForeignMessage] = field(default_factory=list)
+    ignored: str | None = None
+    error: str | None = None
+    reason: str | None = None  # one of IGNORED_REASONS when ``ignored`` is set
+
 
 class _Memory(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The adapters' memory, in their own (eviction) order."""
 
-    frigate: list[tuple[str, _Reported]] = msgspec.field(default_factory=list)
+    frigate: list[tuple[str, Reported]] = msgspec.field(default_factory=list)
     owntracks: list[tuple[str, _Last]] = msgspec.field(default_factory=list)
 
 
@@ -70,16 +92,20 @@ class ForeignAdapters:
             out += self.owntracks.subscriptions()
         return out
 
-    def handle(
-        self, topic: str, payload: bytes, now: float
-    ) -> AdapterResult[ForeignMessage] | None:
+    def handle(self, topic: str, payload: bytes, now: float) -> ForeignResult | None:
         """The adapter's result, or None when no enabled adapter reads ``topic``."""
         if self.frigate is not None and _under(topic, self.frigate.mapping.prefix):
             frigate = self.frigate.handle(topic, payload, now)
-            return AdapterResult(list(frigate.messages), frigate.ignored, frigate.error)
+            reason = None
+            if frigate.ignored is not None:
+                reason = ignore_reason(frigate.ignored) or OTHER
+            return ForeignResult(list(frigate.messages), frigate.ignored, frigate.error, reason)
         if self.owntracks is not None and _under(topic, self.owntracks.mapping.prefix):
             owntracks = self.owntracks.handle(topic, payload, now)
-            return AdapterResult(list(owntracks.messages), owntracks.ignored, owntracks.error)
+            reason = None if owntracks.ignored is None else OWNTRACKS_IGNORED
+            return ForeignResult(
+                list(owntracks.messages), owntracks.ignored, owntracks.error, reason
+            )
         return None
 
     # --- memory, for snapshots -----------------------------------------------------------

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from console.config import Config
-from console.core.foreign import ForeignAdapters, ForeignMessage
+from console.core.foreign import NOT_PLAUSIBLE, ForeignAdapters, ForeignMessage
 from console.journal.store import RecordKind
 from protocols import codec, topics
 from protocols.public_alert import PublicAlert
@@ -60,6 +60,8 @@ class Adapted:
     messages: tuple[ForeignMessage, ...]
     ignored: str | None = None
     vetted: bool = False  # as Accepted.vetted, for every one of ``messages``
+    # With ``ignored``: its code, one of console.core.foreign.IGNORED_REASONS (counted).
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,8 @@ def dedupe_key(message: EngineInput | Command) -> str:
             base = f"cctv:{message.camera_id}:{message.event_id}"
             if message.withdrawn:
                 return f"{base}:withdrawn"
+            if message.ended:  # the end of an event is news even at an unchanged kind
+                return f"{base}:ended"
             # An update of the same event (a new kind, a higher confidence) is a new record.
             return f"{base}:{message.kind.value}:c{confidence_bucket(message.confidence)}"
         case PublicAlert():
@@ -183,7 +187,8 @@ class Reader:
             return Refused(f"not a topic the core accepts: {topic}")
         if result.error is not None:
             return Refused(result.error)
-        return Adapted(tuple(printable_struct(m) for m in result.messages), result.ignored)
+        messages = tuple(printable_struct(m) for m in result.messages)
+        return Adapted(messages, result.ignored, reason=result.reason)
 
     def _judged(
         self, result: Accepted | Adapted | Refused, now: float
@@ -212,7 +217,9 @@ class Reader:
         # Still journaled (as ignored, counted, with the reasons), never a dead letter: the
         # adapter's memory has moved, and the replay must run the adapter on it again.
         ignored = "; ".join(([result.ignored] if result.ignored else []) + problems)[:500]
-        return replace(result, messages=tuple(kept), ignored=ignored, vetted=True)
+        return replace(
+            result, messages=tuple(kept), ignored=ignored, vetted=True, reason=NOT_PLAUSIBLE
+        )
 
     def memory(self) -> bytes:
         return self.foreign.memory()

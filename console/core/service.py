@@ -22,7 +22,7 @@ import msgspec
 from console.config import Config, mqtt_settings
 from console.core import shelters as shelter_source
 from console.core.broker_watch import DropWatch, parse_counter
-from console.core.foreign import pack_snapshot
+from console.core.foreign import IGNORED_REASONS, OTHER, pack_snapshot
 from console.core.ingest import Accepted, Adapted, Reader
 from console.core.journal_checks import close_at_stop
 from console.core.publisher import (
@@ -88,6 +88,7 @@ class Core:
         self.rejected_total = 0
         self.duplicates_total = 0
         self.ignored_total = 0  # foreign payloads read but of no use (an OwnTracks waypoint)
+        self.ignored_by_reason: dict[str, int] = {}  # keys from IGNORED_REASONS only
         self.rates: deque[float] = deque(maxlen=RATE_HISTORY)
         self._since_snapshot = 0
         self._stopping = asyncio.Event()
@@ -245,6 +246,9 @@ class Core:
         self.events_total += 1
         if result.ignored is not None:
             self.ignored_total += 1
+            # Only codes of the fixed vocabulary: a source cannot grow the summary.
+            reason = result.reason if result.reason in IGNORED_REASONS else OTHER
+            self.ignored_by_reason[reason] = self.ignored_by_reason.get(reason, 0) + 1
             log.debug("ignored a payload on %s: %s", message.topic, result.ignored)
         for event in result.messages:
             apply = partial(self.engine.handle_event, event, now, vetted=result.vetted)
@@ -419,17 +423,24 @@ class Core:
             rate_history=tuple(round(r, 1) for r in self.rates),
             rejected_total=self.rejected_total,
             ignored_total=self.ignored_total,
-            operators=tuple(sorted(self.operators)),
+            ignored_by_reason=self.ignored_ranked(),
+            # Presence not renewed for PRESENCE_TTL_S is a seat gone without its last will.
+            operators=tuple(sorted(op for op, p in self.operators.items() if p.is_current(now))),
             alarms=tuple(self.alarms.values()),
             core_id=self.client_id,
         )
+
+    def ignored_ranked(self) -> tuple[tuple[str, int], ...]:
+        """Ignored payloads per reason, most frequent first (ties by name)."""
+        return tuple(sorted(self.ignored_by_reason.items(), key=lambda kv: (-kv[1], kv[0])))
 
     async def _log_loop(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.core.log_interval_s)
             s = self.summary(self.clock())
+            top = ", ".join(f"{reason} {count}" for reason, count in s.ignored_by_reason[:3])
             log.info(
-                "events %d (%.1f/s), open %d (P1 %d, P2 %d), rejected %d, ignored %d, "
+                "events %d (%.1f/s), open %d (P1 %d, P2 %d), rejected %d, ignored %d%s, "
                 "duplicates folded %d, operators %d",
                 s.events_total,
                 s.events_per_s,
@@ -438,6 +449,7 @@ class Core:
                 s.open_by_priority[1],
                 s.rejected_total,
                 self.ignored_total,
+                f" ({top})" if top else "",
                 self.duplicates_total,
                 len(s.operators),
             )

@@ -4,7 +4,9 @@ A CCTV event near an open SOS (``radius_m``, ``window_s``) joins it; otherwise
 it folds into its camera's open incident of the same kind (``cctv_fold_s``), or
 opens one. The same event id again may be an update (a new kind, a higher
 confidence) or a withdrawal; each event is a *part* of its incident, and the
-incident's priority is the most urgent live part.
+incident's priority is the most urgent live part. An update's new kind re-titles
+its CCTV incident unless another of the incident's events is more urgent. An event's
+end (``ended``, Frigate's ``end``) is recorded on its incident and never opens one.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class CctvEvents:
         seen = st.cctv_events.get(key)
         if ev.withdrawn:
             return self._withdraw(ev, key, seen[0] if seen else None, now)
+        if ev.ended:
+            # The end of an event never seen says nothing to act on: it opens nothing.
+            return self._end(ev, key, seen[0], now) if seen is not None else []
         if seen is not None:
             return self._update(ev, key, seen[0], now)
         ctx.prune(now)
@@ -153,12 +158,11 @@ class CctvEvents:
         )
         if kind_changed:
             record_history(inc, now, CORE, "updated", f"event {ev.event_id}: {change}")
-            if (
-                inc.kind is IncidentKind.CCTV
-                and inc.camera_id == ev.camera_id
-                and list(inc.parts) == [part]
-            ):
-                self._rekind(inc, ev)
+            if inc.kind is IncidentKind.CCTV and inc.camera_id == ev.camera_id:
+                # Unless another of its events is more urgent, the incident is now this kind.
+                others = [p for k, p in inc.parts.items() if k != part]
+                if not others or inc.parts[part] <= min(others):
+                    self._rekind(inc, ev)
         if inc.kind is IncidentKind.CCTV:
             inc.last_event = now
         if ev.snapshot_url:
@@ -167,12 +171,37 @@ class CctvEvents:
         effects.append(IncidentChanged(inc.id))
         return effects
 
+    def _end(self, ev: CctvEvent, key: str, incident_id: str, now: float) -> list[Effect]:
+        """The analytics stopped tracking the event: on its incident's record, which stays
+        open for the operator (the end of a scream is not the end of the danger)."""
+        effects = self._update(ev, key, incident_id, now)  # an end may carry a last change
+        inc = self.st.incidents.get(incident_id)
+        if inc is None or f"cctv:{key}" not in inc.parts:
+            return effects  # its incident is closed, or the event was withdrawn
+        if not effects:
+            self.ctx.prune(now)
+            self.st.events_total += 1
+        self.incidents.add_event(
+            inc,
+            CorrelatedEvent(
+                ts=self._ts(ev, now),
+                kind="ended",
+                source=ev.camera_id,
+                detail=f"{ev.kind.value} event {ev.event_id} ended (no longer tracked)"[:200],
+            ),
+            now,
+        )
+        record_history(inc, now, CORE, "event ended", f"{ev.kind.value} event {ev.event_id}")
+        if IncidentChanged(inc.id) not in effects:
+            effects.append(IncidentChanged(inc.id))
+        return effects
+
     def _ts(self, ev: CctvEvent, now: float) -> float:
         """The event's time, or the receive time when the camera's clock is off."""
         return self.trust.believed_time(ev.ts, now, self.trust.rules.max_age_s)[0]
 
     def _rekind(self, inc: Incident, ev: CctvEvent) -> None:
-        """A CCTV incident of one event whose kind changed: new title, new fold key."""
+        """A CCTV incident whose leading event changed kind: new title, new fold key."""
         st = self.st
         old_fold = f"{inc.camera_id}/{inc.cctv_kind}"
         if st.cctv_open.get(old_fold) == inc.id:

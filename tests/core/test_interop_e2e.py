@@ -269,6 +269,19 @@ async def test_frigate_events_update_withdraw_and_availability(
         assert any("confidence 0.55 → 0.70" in d for d in details), details
         assert any("loitering → fight" in d for d in details), details
         assert len(inc.events) == 3, details  # the unchanged update was not recorded
+        # Ignored, and counted by reason in the retained summary.
+        await until(
+            lambda: ("no-change", 1) in (w.summary() or Summary(ts=0)).ignored_by_reason,
+            what="the unchanged update counted as no-change",
+        )
+        # Frigate's end: recorded on the incident, which stays open for the operator.
+        await w.publish("frigate/events", frigate_event("end", 0.8, ["back_alley"]))
+        await until(
+            lambda: any(
+                e.kind == "ended" for i in w.incidents(IncidentKind.CCTV) for e in i.events
+            ),
+            what="the end recorded",
+        )
         # False positive: withdrawn, and the incident closes as a false alarm.
         await w.publish(
             "frigate/events", frigate_event("update", 0.8, ["back_alley"], false_positive=True)

@@ -155,6 +155,27 @@ SAMPLES: list[msgspec.Struct] = [
         ts=T0,
         shelters=(schemas.Shelter(id="s-1", name="GS25", kind="24h-store", lat=37.5, lon=127.0),),
     ),
+    schemas.ClosedList(
+        ts=T0,
+        incidents=(
+            schemas.ClosedIncident(
+                id="I-000001",
+                kind=schemas.IncidentKind.SOS,
+                priority=1,
+                status=schemas.IncidentStatus.RESOLVED,
+                district="Jung-gu",
+                place="City Hall",
+                title="SOS: panic button",
+                created=T0 - 600,
+                closed_at=T0,
+                disposition="escorted home",
+                owner="op1",
+                responders=("P-1",),
+                closed_by="op1",
+            ),
+        ),
+        total=1,
+    ),
 ]
 
 

@@ -202,9 +202,9 @@ def test_updates_keep_the_event_id_and_emit_only_meaningful_changes() -> None:
     assert ev3.kind is CctvKind.LOITERING and ev3.event_id == ev1.event_id
     # Back in the yard: no downgrade, nothing emitted.
     back = adapter.handle(
-        "frigate/events", event_msg("end", top_score=0.75, current_zones=["yard"]), NIGHT
+        "frigate/events", event_msg("update", top_score=0.75, current_zones=["yard"]), NIGHT
     )
-    assert back.messages == [] and back.ignored
+    assert back.messages == [] and back.ignored and back.ignored.startswith("no-change:")
 
 
 def test_false_positive_withdraws_a_reported_event() -> None:
