@@ -117,10 +117,32 @@ class SimulateConfig(_Section):
         "sim"
     )
     resend_s: Positive = 5.0
+    # The people of the training city who react to the core (console/sim/desk.py, units.py).
+    # Simulated colleagues desk-1 .. desk-N at the same control room; 0: none.
+    desk: Annotated[int, Meta(ge=0, le=50)] = 2
+    # An unowned incident waits this long before a colleague takes it (the human's pick).
+    desk_pick_s: Positive = 90.0
+    # A P1 waits this long: less than [sla] ack_p1_s, as a colleague would not let it breach.
+    desk_pick_p1_s: Positive = 20.0
+    # A colleague's pace: seconds between two steps on one incident (on average).
+    desk_think_s: Positive = 15.0
+    # A unit on scene stays this long (on average) before its colleague resolves.
+    desk_on_scene_s: Positive = 300.0
+    # Incidents one colleague works at once.
+    desk_max_each: Annotated[int, Meta(ge=1, le=1000)] = 6
+    # The simulated units follow the core's dispatches: en route, on scene, back on patrol.
+    units: bool = True
+    # From the dispatch to setting off, seconds (on average); en route, a report this often.
+    units_turnout_s: NonNegative = 20.0
+    units_report_s: Positive = 10.0
 
 
 class ConsoleConfig(_Section):
     bell: bool = True
+    # The bell's budget: at most this many rings in any 60 s (0: never ring).
+    bell_max_per_min: Annotated[int, Meta(ge=0, le=60)] = 4
+    # An incident turning escalated rings too, as two bells (a P1 rings once).
+    bell_escalation: bool = True
     fps: Annotated[float, Meta(ge=1, le=60)] = 15
     colors: Literal["auto", "16", "256"] = "auto"
 

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from protocols.schemas import IncidentState, ResponderState, ResponderStatus
+from protocols.schemas import IncidentState, Recommendation, ResponderState, ResponderStatus
 from widgets.format import (
     CAMERA_STYLE,
     KIND_LABEL,
@@ -93,13 +93,23 @@ class IncidentDetail(VerticalScroll, can_focus=True):
             _field(t, "Closed", f"{clock_time(inc.closed_at)} {plain(inc.disposition)}")
         _field(t, "Owner", plain(inc.owner) or "-")
         _field(t, "Units", ", ".join(plain(r) for r in inc.responders) or "-")
+        if inc.alert:
+            # The core's word that a unit left: the incident may need a new dispatch.
+            t.append(f"\n! {plain(inc.alert)}", style="bold reverse yellow")
+            if plausible_time(inc.alert_ts):
+                t.append(f"  {clock_time(inc.alert_ts)}", style="bold")
+            t.append("\n")
         if inc.recommended:
-            t.append("\nRecommended units\n", style="bold underline")
-            for rec in inc.recommended:
+            # As the dispatch dialog: never a unit this console knows is busy or off duty.
+            t.append("\nRecommended units (fastest first)\n", style="bold underline")
+            free = free_recommendations(inc, self.responders)
+            if not free:
+                t.append("  none free now: the list refreshes as units report\n", style="dim")
+            for rec in free:
                 unit = self.responders.get(rec.responder_id)
                 status = unit.status if unit else None
-                t.append(f"  {plain(rec.responder_id):<16} {plain(rec.kind):<7} "
-                         f"{distance(rec.distance_m):>8}  ETA {age(rec.eta_s):>6}  ")  # fmt: skip
+                t.append(f"  ETA {eta(rec.eta_s):>6}  {plain(rec.responder_id):<16} "
+                         f"{plain(rec.kind):<6} {distance(rec.distance_m):>8}  ")  # fmt: skip
                 t.append(plain(status) or "?", style=RESPONDER_STYLE.get(status or "", "dim"))
                 t.append("\n")
         if inc.cameras:
@@ -150,10 +160,40 @@ def _field(t: Text, label: str, value: str) -> None:
     t.append(value + "\n")
 
 
-def first_free(incident: IncidentState, responders: Mapping[str, ResponderState]) -> str | None:
-    """The nearest recommended unit that is available now (the dispatch default)."""
+def eta(seconds: object) -> str:
+    """An ETA as a dispatcher says it: ``0:45``, ``5:24`` under ten minutes, then ``16 min``,
+    ``2h05``; at most 6 cells."""
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        return "-"
+    if not 0 <= seconds < 100 * 3600:  # nan fails both; negative and absurd alike
+        return "-" if not seconds >= 0 else ">99h"
+    s = round(seconds)
+    if s < 600:
+        return f"{s // 60}:{s % 60:02d}"
+    if s < 5400:
+        return f"{round(s / 60)} min"
+    return f"{s // 3600}h{s % 3600 // 60:02d}"
+
+
+def free_recommendations(
+    incident: IncidentState, responders: Mapping[str, ResponderState]
+) -> list[Recommendation]:
+    """The recommended units, fastest first, less any this console knows to be busy or off
+    duty now (its responder state can be newer than the incident's); no unit twice."""
+    out: list[Recommendation] = []
+    seen: set[str] = set()
     for rec in incident.recommended:
         unit = responders.get(rec.responder_id)
-        if unit is None or unit.status == ResponderStatus.AVAILABLE:
-            return rec.responder_id
-    return incident.recommended[0].responder_id if incident.recommended else None
+        if rec.responder_id in seen or (
+            unit is not None and unit.status != ResponderStatus.AVAILABLE
+        ):
+            continue
+        seen.add(rec.responder_id)
+        out.append(rec)
+    return out
+
+
+def first_free(incident: IncidentState, responders: Mapping[str, ResponderState]) -> str | None:
+    """The fastest recommended unit that is available now (the dispatch default), or None."""
+    free = free_recommendations(incident, responders)
+    return free[0].responder_id if free else None

@@ -16,6 +16,11 @@ changes ~2,700 cameras a second, in every district) a district's pages go out
 at most every ``CAMERA_INTERVAL_S``: a camera grid a second behind instead of
 five times the bytes, for the core to build and for every console to decode.
 
+The recently closed incidents go out as one retained list (``topics.STATE_CLOSED``,
+``console.engine.closed``): again after an incident closes, and when its oldest
+record leaves the 24-hour window; under a storm of closes at most every
+``CLOSED_INTERVAL_S``, a list of up to 200 records built and sent once, not per close.
+
 Every topic is built by ``protocols.topics``, which refuses (ValueError) a level that
 is not an identifier. Such a message is skipped, counted in ``refused_topics`` and
 logged once per kind; the rest of the batch goes out. One bad value must never stop
@@ -33,6 +38,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from console.engine.closed import expires_at
 from console.engine.effects import (
     CameraChanged,
     Effect,
@@ -52,6 +58,7 @@ log = logging.getLogger("ansim.core.publisher")
 
 STATE_CHUNK = 32  # incident states computed together, between two looks at the budget
 CAMERA_INTERVAL_S = 1.0  # a district's changed pages go out at most this often
+CLOSED_INTERVAL_S = 1.0  # the closed list goes out at most this often
 
 
 @dataclass
@@ -91,9 +98,12 @@ class Dirty:
     districts: set[str] = field(default_factory=set)
     cameras: dict[str, set[str]] = field(default_factory=dict)
     responders: set[str] = field(default_factory=set)
+    closed_list: bool = False  # the list of recently closed incidents is due
 
     def __bool__(self) -> bool:
-        return bool(self.incidents or self.closed or self.districts or self.responders)
+        return bool(
+            self.incidents or self.closed or self.districts or self.responders or self.closed_list
+        )
 
 
 @dataclass
@@ -113,6 +123,7 @@ def sort_effects(effects: Iterable[Effect], dirty: Dirty, outbox: Outbox) -> Non
             case IncidentClosed():
                 dirty.closed.add(effect.incident_id)
                 dirty.incidents.discard(effect.incident_id)
+                dirty.closed_list = True
             case CameraChanged():
                 dirty.districts.add(effect.district)
                 dirty.cameras.setdefault(effect.district, set()).add(effect.camera_id)
@@ -199,6 +210,13 @@ async def publish_state(
     for responder_id in dirty.responders:
         if (topic := topic_or_skip("responder", topics.state_responder, responder_id)) is not None:
             items.append((topic, encode(engine.responder_state(responder_id)), True))
+    closed = _closed_state(engine)
+    closed.due = closed.due or dirty.closed_list
+    closed_taken = closed.take(now, throttle=budget_s is not None)
+    if closed_taken:
+        listing = engine.closed_list(now)
+        closed.expires_at = expires_at(listing)
+        items.append((topics.STATE_CLOSED, encode(listing), True))
     try:
         await _publish_all(transport, items)
     except BaseException:
@@ -207,6 +225,7 @@ async def publish_state(
             backlog.move_to_end(incident_id, last=False)
         for district, _ in taken:
             cams.wait(district, None)  # which pages got out is unknown: all of them again
+        closed.due = closed.due or closed_taken
         raise
     return len(items)
 
@@ -243,6 +262,24 @@ class _CameraState:
         return out
 
 
+@dataclass
+class _ClosedState:
+    """When the closed list goes out again."""
+
+    due: bool = False  # an incident closed (or everything is published) since the last list
+    published_at: float = -math.inf
+    expires_at: float = math.inf  # the oldest record of the last list leaves the window
+
+    def take(self, now: float, *, throttle: bool) -> bool:
+        """Whether the list goes out now; if so it is no longer due."""
+        if not (self.due or now >= self.expires_at):
+            return False
+        if throttle and 0 <= now - self.published_at < CLOSED_INTERVAL_S:
+            return False
+        self.due, self.published_at = False, now
+        return True
+
+
 # Keyed weakly by the engine, so a rebuilt engine starts afresh (and publishes all).
 _CAMERA_STATES: weakref.WeakKeyDictionary[Engine, _CameraState] = weakref.WeakKeyDictionary()
 
@@ -251,6 +288,16 @@ def _camera_state(engine: Engine) -> _CameraState:
     state = _CAMERA_STATES.get(engine)
     if state is None:
         state = _CAMERA_STATES[engine] = _CameraState()
+    return state
+
+
+_CLOSED_STATES: weakref.WeakKeyDictionary[Engine, _ClosedState] = weakref.WeakKeyDictionary()
+
+
+def _closed_state(engine: Engine) -> _ClosedState:
+    state = _CLOSED_STATES.get(engine)
+    if state is None:
+        state = _CLOSED_STATES[engine] = _ClosedState()
     return state
 
 
@@ -311,4 +358,5 @@ def everything(engine: Engine) -> Dirty:
         incidents=set(engine.open_incident_ids()),
         districts=set(engine.districts()),
         responders=set(engine.responder_ids()),
+        closed_list=True,
     )

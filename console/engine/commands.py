@@ -15,7 +15,7 @@ from console.engine.context import Context
 from console.engine.effects import Effect, Escalated, IncidentChanged, ResponderChanged, SendReply
 from console.engine.incidents import Incidents, record_history
 from console.engine.model import Incident, Responder
-from console.engine.responders import Responders
+from console.engine.responders import Responders, unit_left
 from protocols.schemas import (
     Action,
     Command,
@@ -110,7 +110,7 @@ class Commands:
     def _dispatch(
         self, inc: Incident, cmd: Command, now: float, role: Role, fx: list[Effect]
     ) -> str:
-        resp, dist = self._pick_responder(inc, cmd)
+        resp, dist = self._pick_responder(inc, cmd, now)
         if resp.status is ResponderStatus.OFF_DUTY:
             raise Refusal(f"responder {resp.id} is off duty")
         if resp.incident_id == inc.id:
@@ -124,9 +124,10 @@ class Commands:
         if holder is None and resp.status is not ResponderStatus.AVAILABLE:
             raise Refusal(f"responder {resp.id} is {resp.status.value}, not available")
         # --- checks done: apply ---
+        before = self.responders.before(resp, now)
         if holder is not None:
-            holder.responders.remove(resp.id)
-            record_history(holder, now, cmd.operator, "reassigned", f"{resp.id} → {inc.id}")
+            why = f"reassigned to {inc.id} by {cmd.operator}"
+            unit_left(self.ctx, holder, resp.id, why, now, actor=cmd.operator, action="reassigned")
             fx.append(IncidentChanged(holder.id))
         if inc.status is IncidentStatus.NEW:
             self._acknowledge(inc, cmd.operator, now, "with dispatch")
@@ -135,12 +136,12 @@ class Commands:
         if inc.status is IncidentStatus.ACKNOWLEDGED:
             inc.status = IncidentStatus.DISPATCHED
         inc.dispatch_deadline = None
+        inc.alert, inc.alert_ts = "", None  # a unit is on its way again
         inc.responders.append(resp.id)
         resp.status = ResponderStatus.DISPATCHED
         resp.status_since = now
         resp.incident_id = inc.id
         resp.assigned_by = cmd.operator
-        self.ctx.resp_index.set_active(resp.id, False)
         detail = f"{resp.id} ({resp.kind.value}"
         detail += f", {dist:.0f} m)" if dist is not None else ")"
         if holder is not None:
@@ -149,11 +150,15 @@ class Commands:
             detail += f": {cmd.text}"
         record_history(inc, now, cmd.operator, "dispatched", detail)
         fx += [IncidentChanged(inc.id), ResponderChanged(resp.id)]
+        # Busy now: every published list naming it is republished.
+        self.responders.changed(resp, now, before, fx)
         return f"dispatched {resp.id} to {inc.id}"
 
-    def _pick_responder(self, inc: Incident, cmd: Command) -> tuple[Responder, float | None]:
+    def _pick_responder(
+        self, inc: Incident, cmd: Command, now: float
+    ) -> tuple[Responder, float | None]:
         if cmd.responder_id is None:
-            top = self.responders.recommend(inc, 1)
+            top = self.responders.recommend(inc, 1, now)
             if not top:
                 raise Refusal(f"no available responder for {inc.id}")
             return self.st.responders[top[0].responder_id], top[0].distance_m

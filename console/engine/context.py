@@ -13,10 +13,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from console.engine.districts import DistrictMap
+from console.engine.eta_watch import RecommendationWatch
 from console.engine.geo import GridIndex, PointIndexLike, make_point_index
-from console.engine.model import State
+from console.engine.model import Responder, State
 from console.engine.settings import EngineSettings
-from protocols.schemas import IncidentKind, ResponderStatus, Shelter
+from protocols.schemas import IncidentKind, ResponderStatus, Shelter, UnitKind
 
 REPLY_RETENTION_S = 7 * 86400.0  # idempotency memory for commands
 ALARM_RETENTION_S = 7 * 86400.0  # resends of an SOS get the same receipt this long
@@ -47,6 +48,17 @@ class Context:
         self.sos_index = GridIndex(SOS_CELL_DEG)
         self.cam_index: PointIndexLike = make_point_index(prefer_numpy)
         self.resp_index: PointIndexLike = make_point_index(prefer_numpy)
+        # Per unit kind, the free ones active: the k fastest are among each kind's k nearest.
+        self.by_kind: dict[UnitKind, PointIndexLike] = {
+            kind: make_point_index(prefer_numpy) for kind in UnitKind
+        }
+        self._kind_of: dict[str, UnitKind] = {}
+        # Bumped on every change of a unit's position, status or last report: memos of
+        # "the fleet at a time" (console.engine.eta_rank) are keyed on it.
+        self.fleet_version = 0
+        # What the read side last published as each incident's recommendations; not state
+        # (a restored engine starts empty and the core publishes everything again).
+        self.watch = RecommendationWatch(settings.dispatch)
         self.district_cams: dict[str, dict[str, None]] = {}
         for inc in state.incidents.values():
             if inc.kind is IncidentKind.SOS and not (inc.lat == 0.0 and inc.lon == 0.0):
@@ -57,12 +69,21 @@ class Context:
             if cam.lat is not None and cam.lon is not None:
                 self.cam_index.upsert(cam.id, cam.lat, cam.lon)
         for resp in state.responders.values():
-            self.resp_index.upsert(
-                resp.id, resp.lat, resp.lon, resp.status is ResponderStatus.AVAILABLE
-            )
+            self.place_responder(resp)
         self.shelter_index: PointIndexLike = make_point_index(prefer_numpy)
         self.shelters_by_id: dict[str, Shelter] = {}
         self.index_shelters()
+
+    def place_responder(self, resp: Responder) -> None:
+        """Index a unit where it is now, active (recommendable) when it is available."""
+        free = resp.status is ResponderStatus.AVAILABLE
+        self.resp_index.upsert(resp.id, resp.lat, resp.lon, free)
+        old = self._kind_of.get(resp.id)
+        if old is not None and old is not resp.kind:
+            self.by_kind[old].remove(resp.id)
+        self._kind_of[resp.id] = resp.kind
+        self.by_kind[resp.kind].upsert(resp.id, resp.lat, resp.lon, free)
+        self.fleet_version += 1
 
     def index_shelters(self) -> None:
         """A new shelter index from ``st.shelters`` (a new object: memos keyed on it expire)."""

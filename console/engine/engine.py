@@ -20,6 +20,7 @@ import msgspec
 from console.engine.alerts import PublicAlerts
 from console.engine.cameras import Cameras
 from console.engine.cctv import CctvEvents
+from console.engine.closed import closed_list
 from console.engine.commands import Commands
 from console.engine.context import Context
 from console.engine.districts import DistrictMap
@@ -37,6 +38,7 @@ from protocols.public_alert import PublicAlert
 from protocols.schemas import (
     CameraHealth,
     CctvEvent,
+    ClosedList,
     Command,
     DistrictCameras,
     IncidentState,
@@ -136,13 +138,16 @@ class Engine:
         return self.commands.handle(cmd, float(now), role)
 
     def tick(self, now: float) -> list[Effect]:
-        """Fire the SLA deadlines, then the personal-data redactions, due by ``now``.
+        """Fire the SLA deadlines, then the personal-data redactions, due by ``now``; and
+        republish the recommendations a silent unit (``stale_after_s``) or a move not looked
+        at yet (``console.engine.eta_watch``) made wrong.
 
         A tick that returns no effects changes nothing observable (it may drop
         deadlines that can no longer fire), so the core need not journal it.
         """
         now = float(now)
-        return self.incidents.escalate_due(now) + self.privacy.redact_due(now)
+        due = self.incidents.escalate_due(now) + self.privacy.redact_due(now)
+        return due + self.responders.stale_due(now)
 
     def set_shelters(self, shelters: Sequence[Shelter]) -> None:
         """Replace the safe places (24-hour stores, police boxes) near which incidents are."""
@@ -201,6 +206,10 @@ class Engine:
 
     def summary(self, now: float) -> Summary:
         return self.read.summary(now)
+
+    def closed_list(self, now: float) -> ClosedList:
+        """The recently closed incidents, newest first, bounded (``console.engine.closed``)."""
+        return closed_list(self.ctx.st.closed, float(now))
 
     def receipt_for(self, event: object, now: float) -> list[Effect]:
         """The receipt owed for an SOS already journaled (a resend); changes nothing."""

@@ -49,6 +49,23 @@ def has_position(inc: Incident) -> bool:
     return not (inc.lat == 0.0 and inc.lon == 0.0)
 
 
+def arm_sla(ctx: Context, inc: Incident, now: float) -> None:
+    """A P1's next deadline: acknowledged by, when new; dispatched by, when acknowledged."""
+    if inc.priority != 1:
+        return
+    sla, st = ctx.settings.sla, ctx.st
+    if inc.status is IncidentStatus.NEW and inc.ack_deadline is None:
+        inc.ack_deadline = now + sla.ack_p1_s
+        which, deadline = DEADLINE_ACK, inc.ack_deadline
+    elif inc.status is IncidentStatus.ACKNOWLEDGED and inc.dispatch_deadline is None:
+        inc.dispatch_deadline = now + sla.dispatch_p1_s
+        which, deadline = DEADLINE_DISPATCH, inc.dispatch_deadline
+    else:
+        return
+    st.deadline_seq += 1
+    heapq.heappush(st.deadlines, (deadline, st.deadline_seq, inc.id, which))
+
+
 class Incidents:
     """Open and closed incidents, their priority, and the SLA deadlines of P1s."""
 
@@ -101,19 +118,7 @@ class Incidents:
     # --- SLA -----------------------------------------------------------------------------
 
     def arm_sla(self, inc: Incident, now: float) -> None:
-        if inc.priority != 1:
-            return
-        sla = self.ctx.settings.sla
-        if inc.status is IncidentStatus.NEW and inc.ack_deadline is None:
-            inc.ack_deadline = now + sla.ack_p1_s
-            self._push_deadline(inc.ack_deadline, inc.id, DEADLINE_ACK)
-        elif inc.status is IncidentStatus.ACKNOWLEDGED and inc.dispatch_deadline is None:
-            inc.dispatch_deadline = now + sla.dispatch_p1_s
-            self._push_deadline(inc.dispatch_deadline, inc.id, DEADLINE_DISPATCH)
-
-    def _push_deadline(self, deadline: float, incident_id: str, which: int) -> None:
-        self.st.deadline_seq += 1
-        heapq.heappush(self.st.deadlines, (deadline, self.st.deadline_seq, incident_id, which))
+        arm_sla(self.ctx, inc, now)
 
     def deadline_live(self, entry: Deadline) -> bool:
         """Whether a heap entry can still fire (open, still waiting for that very deadline)."""
@@ -186,6 +191,7 @@ class Incidents:
         effects: list[Effect],
     ) -> None:
         st = self.st
+        self.ctx.watch.forget(inc.id)  # before the units come free: never republished
         freed = list(inc.responders)
         for rid in freed:
             self.responders.free(rid, now, effects)
@@ -193,6 +199,7 @@ class Incidents:
         inc.status = status
         inc.closed_at = now
         inc.disposition = disposition
+        inc.alert, inc.alert_ts = "", None
         detail = disposition or ""
         if freed:
             detail = f"{detail}; freed {', '.join(freed)}".lstrip("; ")

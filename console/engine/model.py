@@ -83,6 +83,10 @@ class Incident(Struct, kw_only=True):
     # (source's) time of the fix its position is, for the jump check.
     origin: str | None = None
     fix_ts: float = 0.0
+    # What the console must show its owner: a unit left it ("police-07 left: reported
+    # available"); cleared by the next dispatch or by closing it.
+    alert: str = ""
+    alert_ts: float | None = None
 
 
 class Camera(Struct, kw_only=True):

@@ -9,7 +9,7 @@ from console.engine.context import Context
 from console.engine.effects import Effect
 from console.engine.incidents import CORE, has_position
 from console.engine.model import Incident
-from console.engine.responders import Responders
+from console.engine.responders import Responders, recommendation
 from console.engine.sos import receipt
 from console.engine.spatial_batch import nearest_many
 from protocols.camera_pages import camera_counts
@@ -70,19 +70,30 @@ class ReadSide:
         return self.incident_states([incident_id], now)[0]
 
     def incident_states(self, incident_ids: Sequence[str], now: float) -> list[IncidentState]:
-        """:meth:`incident_state` of each, the nearest-responder and nearest-shelter questions
-        of all of them asked at once (:mod:`console.engine.spatial_batch`: the same answers, a
-        fraction of the numpy calls; they were ~14 % of the core under a storm)."""
+        """:meth:`incident_state` of each, the fastest-responder and nearest-shelter questions
+        of all of them asked at once (:mod:`console.engine.eta_rank`,
+        :mod:`console.engine.spatial_batch`: a fraction of the numpy calls of one by one).
+
+        What is computed here is what the core publishes: the recommendations are
+        remembered (``Context.watch``), so a unit's later change republishes exactly the
+        incidents whose list it makes wrong.
+        """
         incs = [self.st.incidents.get(i) or self.st.closed[i] for i in incident_ids]
         helped = [inc for inc in incs if inc.id in self.st.incidents and has_position(inc)]
         k = self.ctx.settings.dispatch.responders
-        found = nearest_many(
-            self.ctx.resp_index, [(i.lat, i.lon) for i in helped], k + 4, active_only=True
-        )
+        watch = self.ctx.watch
+        # One more than shown: the best unit left out bounds what may change unseen.
+        found = self.responders.ranker.fastest_many([(i.lat, i.lon) for i in helped], k + 1, now)
         recommended = {
-            inc.id: tuple(self.responders.recommend_from(near, k)) if k > 0 else ()
-            for inc, near in zip(helped, found, strict=True)
+            inc.id: tuple(recommendation(r) for r in ranked[:k])
+            for inc, ranked in zip(helped, found, strict=True)
         }
+        watch.record_many(
+            [(inc.id, inc.lat, inc.lon, ranked) for inc, ranked in zip(helped, found, strict=True)]
+        )
+        for inc in incs:
+            if inc.id not in recommended:
+                watch.forget(inc.id)
         shelters = self._shelters_of(helped)
         return [
             self._state(inc, self._nearby_cameras(inc), recommended[inc.id], shelters[inc.id])
@@ -128,6 +139,8 @@ class ReadSide:
             cameras=cameras,
             recommended=recommended,
             shelters=shelters,
+            alert=inc.alert,
+            alert_ts=inc.alert_ts,
         )
 
     def _nearby_cameras(self, inc: Incident) -> tuple[NearbyCamera, ...]:
@@ -234,6 +247,7 @@ class ReadSide:
             status_since=r.status_since,
             name=r.name,
             incident_id=r.incident_id,
+            district=self.ctx.district(r.lat, r.lon),
         )
 
     def summary(self, now: float) -> Summary:

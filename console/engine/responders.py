@@ -1,39 +1,49 @@
-"""Responders: their own reports, freeing them when an incident closes, who is nearest.
+"""Responders: their own reports, freeing them when an incident closes, who is fastest.
 
-A unit's report moves it and may change its status; a unit assigned to an
-incident that reports itself available or off duty is released from it (the
-incident keeps its status: the operator decides what happens next). A fix that
-jumps faster than the unit's kind can move is not applied (recorded in its
+A unit's report moves it and may change its status. A unit assigned to an incident that
+reports itself available or off duty is released from it: recorded, the incident carries
+an alert for its owner, and if no unit is left on a dispatched or on-scene incident it
+goes back to acknowledged (a new dispatch is needed; a P1's dispatch SLA counts again).
+A fix that jumps faster than the unit's kind can move is not applied (recorded in its
 incident's history, if it has one); a report too old is refused before.
+
+Every change of a unit's position, status or freshness asks the recommendation watch
+(:mod:`console.engine.eta_watch`) which published recommendations it makes wrong, and
+those incidents are republished.
 """
 
 from __future__ import annotations
 
 from console.engine.context import Context
 from console.engine.effects import Effect, IncidentChanged, ResponderChanged
-from console.engine.incidents import CORE, has_position, record_history
+from console.engine.eta_rank import EtaRanker, Ranked
+from console.engine.incidents import CORE, arm_sla, has_position, record_history
 from console.engine.model import Incident, Responder
-from console.engine.rules import eta_s
 from console.engine.trust import Trust
 from protocols.schemas import (
     IncidentStatus,
     Recommendation,
     ResponderReport,
     ResponderStatus,
+    UnitKind,
 )
+
+CONFIRM_MAX = 32  # incidents ranked afresh at most, per look (Responders._confirmed)
+LEAVING = (ResponderStatus.AVAILABLE, ResponderStatus.OFF_DUTY)
+ACTIVE = (IncidentStatus.DISPATCHED, IncidentStatus.ON_SCENE)
 
 
 class Responders:
-    """The units: reports in, assignment released, nearest available ones out."""
+    """The units: reports in, assignment released, the fastest available ones out."""
 
     def __init__(self, ctx: Context, trust: Trust) -> None:
         self.ctx = ctx
         self.st = ctx.st
         self.trust = trust
+        self.ranker = EtaRanker(ctx)
 
     def handle(self, ev: ResponderReport, now: float) -> list[Effect]:
         st = self.st
-        index = self.ctx.resp_index
         self.ctx.prune(now)
         st.events_total += 1
         effects: list[Effect] = [ResponderChanged(ev.responder_id)]
@@ -53,16 +63,16 @@ class Responders:
                 fix_ts=fix_ts,
             )
             st.responders[resp.id] = resp
-        else:
-            resp.kind = ev.kind
-            self._move(resp, ev, fix_ts, now, effects)
-            resp.last_seen = max(resp.last_seen, now)
-            if ev.name is not None:
-                resp.name = ev.name
-            if ev.position_only:
-                # A bare fix (OwnTracks): the status and the assignment stay as they are.
-                index.upsert(resp.id, resp.lat, resp.lon, resp.status is ResponderStatus.AVAILABLE)
-                return effects
+            self.changed(resp, now, None, effects)
+            return effects
+        before = self.before(resp, now)
+        resp.kind = ev.kind
+        self._move(resp, ev, fix_ts, now, effects)
+        resp.last_seen = max(resp.last_seen, now)
+        if ev.name is not None:
+            resp.name = ev.name
+        if not ev.position_only:
+            # A bare fix (OwnTracks) leaves the status and the assignment as they are.
             inc = st.incidents.get(resp.incident_id) if resp.incident_id is not None else None
             if resp.incident_id is not None and inc is None:
                 resp.incident_id = resp.assigned_by = None
@@ -71,8 +81,73 @@ class Responders:
             if ev.status is not resp.status:
                 resp.status = ev.status
                 resp.status_since = now
-        index.upsert(resp.id, resp.lat, resp.lon, resp.status is ResponderStatus.AVAILABLE)
+        self.changed(resp, now, before, effects)
         return effects
+
+    # --- keeping the index and the published recommendations right ---------------------
+
+    def before(self, resp: Responder, now: float) -> Before:
+        """What :meth:`changed` compares with: take it before changing the unit."""
+        return Before(self.ranker.eligible(resp, now), resp.kind, resp.lat, resp.lon)
+
+    def changed(
+        self, resp: Responder, now: float, before: Before | None, effects: list[Effect]
+    ) -> None:
+        """Index the unit as it is now and republish the incidents whose published
+        recommendations it made wrong (``before``: None for a unit new to the engine)."""
+        self.ctx.place_responder(resp)
+        eligible = self.ranker.eligible(resp, now)
+        if before is None:
+            before = Before(False, resp.kind, resp.lat, resp.lon)
+        moved = (
+            not before.eligible
+            or (resp.lat, resp.lon) != (before.lat, before.lon)
+            or resp.kind is not before.kind
+        )
+        found = self.ctx.watch.unit_changed(
+            resp.id, resp.kind, (resp.lat, resp.lon), eligible=eligible, moved=moved, now=now
+        )
+        stale = found.sure + self._confirmed(found.maybe, now)
+        if stale:
+            listed = {e.incident_id for e in effects if isinstance(e, IncidentChanged)}
+            effects += [IncidentChanged(i) for i in sorted(set(stale)) if i not in listed]
+
+    def _confirmed(self, maybe: list[str], now: float) -> list[str]:
+        """Of incidents whose published list may be wrong, those it is: ranked afresh and
+        compared (``RecommendationWatch.differs``), and marked for republishing.
+
+        More than ``CONFIRM_MAX`` at once (a storm, a unit coming on duty in a busy city)
+        are all republished unconfirmed: a few more publications instead of a ranking each.
+        """
+        if not maybe:
+            return []
+        watch, incidents = self.ctx.watch, self.st.incidents
+        if len(maybe) > CONFIRM_MAX:
+            return watch.mark(maybe)
+        check = [incidents[i] for i in maybe if i in incidents]
+        k = self.ctx.settings.dispatch.responders
+        ranked = self.ranker.fastest_many([(i.lat, i.lon) for i in check], k + 1, now)
+        return watch.mark(
+            inc.id
+            for inc, fresh in zip(check, ranked, strict=True)
+            if watch.differs(inc.id, inc.lat, inc.lon, fresh)
+        )
+
+    def stale_due(self, now: float) -> list[Effect]:
+        """Republish the incidents listing a unit not heard from within ``stale_after_s``,
+        and those the moves not looked at yet make wrong (``RecommendationWatch.flush``)."""
+        cutoff = now - self.ctx.settings.dispatch.stale_after_s
+        responders = self.st.responders
+
+        def silent(responder_id: str) -> bool:
+            resp = responders.get(responder_id)
+            return resp is None or resp.last_seen < cutoff
+
+        watch = self.ctx.watch
+        flagged = watch.stale_due(silent) + self._confirmed(watch.flush(now), now)
+        return [IncidentChanged(i) for i in sorted(set(flagged))]
+
+    # --- reports -------------------------------------------------------------------------
 
     def _move(
         self,
@@ -112,10 +187,9 @@ class Responders:
         """A report from a unit assigned to ``inc``: follow it, or release the unit."""
         if status is resp.status:
             return
-        if status in (ResponderStatus.AVAILABLE, ResponderStatus.OFF_DUTY):
-            inc.responders.remove(resp.id)
+        if status in LEAVING:
             resp.incident_id = resp.assigned_by = None
-            record_history(inc, now, resp.id, "released", f"{resp.id} reported {status.value}")
+            unit_left(self.ctx, inc, resp.id, f"reported {status.value}", now)
         elif status is ResponderStatus.ON_SCENE and inc.status is IncidentStatus.DISPATCHED:
             inc.status = IncidentStatus.ON_SCENE
             record_history(inc, now, resp.id, "on-scene", f"{resp.id} reported on scene")
@@ -128,39 +202,73 @@ class Responders:
         resp = self.st.responders.get(responder_id)
         if resp is None:
             return
+        before = self.before(resp, now)
         resp.incident_id = None
         resp.assigned_by = None
         if resp.status is not ResponderStatus.OFF_DUTY:
             resp.status = ResponderStatus.AVAILABLE
             resp.status_since = now
-            self.ctx.resp_index.set_active(resp.id, True)
         effects.append(ResponderChanged(resp.id))
+        self.changed(resp, now, before, effects)
 
     # --- dispatch support -----------------------------------------------------------------
 
-    def recommend(self, inc: Incident, k: int) -> list[Recommendation]:
-        """The ``k`` nearest available responders, ties broken by id (deterministic)."""
+    def recommend(self, inc: Incident, k: int, now: float) -> list[Recommendation]:
+        """The ``k`` units with the lowest ETA that can take the job, ties by id."""
         if k <= 0 or not has_position(inc):
             return []
-        return self.recommend_from(self.ctx.resp_index.nearest(inc.lat, inc.lon, k + 4), k)
+        ranked = self.ranker.fastest_many([(inc.lat, inc.lon)], k, now)[0]
+        return [recommendation(r) for r in ranked]
 
-    def recommend_from(self, found: list[tuple[str, float]], k: int) -> list[Recommendation]:
-        """The first ``k`` still available of ``found`` (the index's nearest, k + 4 of them)."""
-        found.sort(key=lambda kd: (kd[1], kd[0]))
-        out: list[Recommendation] = []
-        dispatch = self.ctx.settings.dispatch
-        for responder_id, dist in found:
-            resp = self.st.responders.get(responder_id)
-            if resp is None or resp.status is not ResponderStatus.AVAILABLE:
-                continue
-            out.append(
-                Recommendation(
-                    responder_id=resp.id,
-                    kind=resp.kind,
-                    distance_m=round(dist, 1),
-                    eta_s=eta_s(dispatch, resp.kind, dist),
-                )
-            )
-            if len(out) == k:
-                break
-        return out
+
+class Before:
+    """A unit as it was before a change, as far as recommendations care."""
+
+    __slots__ = ("eligible", "kind", "lat", "lon")
+
+    def __init__(self, eligible: bool, kind: UnitKind, lat: float, lon: float) -> None:
+        self.eligible = eligible
+        self.kind = kind
+        self.lat = lat
+        self.lon = lon
+
+
+def recommendation(r: Ranked) -> Recommendation:
+    """What the console is shown of a ranked unit: metres to 0.1, ETA to the second."""
+    return Recommendation(
+        responder_id=r.responder_id,
+        kind=r.kind,
+        distance_m=round(r.distance_m, 1),
+        eta_s=float(round(r.eta)),
+    )
+
+
+def unit_left(
+    ctx: Context,
+    inc: Incident,
+    responder_id: str,
+    why: str,
+    now: float,
+    *,
+    actor: str | None = None,
+    action: str = "released",
+) -> None:
+    """``responder_id`` no longer works ``inc`` (it reported itself free, or was taken away).
+
+    Recorded, and the incident carries an alert for its owner. The last unit leaving a
+    dispatched or on-scene incident puts it back to acknowledged: it needs a new dispatch,
+    and a P1's dispatch deadline counts again. The next dispatch, or closing, clears the alert.
+    """
+    if responder_id in inc.responders:
+        inc.responders.remove(responder_id)
+    record_history(inc, now, actor or responder_id, action, f"{responder_id} {why}")
+    alert = f"{responder_id} left: {why}"
+    if not inc.responders and inc.status in ACTIVE:
+        inc.status = IncidentStatus.ACKNOWLEDGED
+        alert += "; no unit assigned, dispatch again"
+        record_history(inc, now, CORE, "needs dispatch", f"no unit left after {responder_id}")
+        arm_sla(ctx, inc, now)
+    elif inc.responders:
+        alert += f"; {len(inc.responders)} still assigned"
+    inc.alert = alert[:200]
+    inc.alert_ts = now

@@ -64,6 +64,12 @@ class DispatchConfig(Section):
     speed_police_kmh: Positive = 30.0
     speed_scout_kmh: Positive = 5.0
     speed_guard_kmh: Positive = 6.0
+    # A unit whose last report is older than this is not recommended (a silent radio,
+    # a phone gone flat): it may be anywhere by now.
+    stale_after_s: Positive = 600.0
+    # Published recommendations are republished when their units or order change, or
+    # when a listed unit's ETA drifted further than this from the one shown.
+    eta_tolerance_s: NonNegative = 30.0
 
 
 class PrivacyConfig(Section):

@@ -313,6 +313,11 @@ class PointIndex:
         slots = self._all_slots(active_only)
         return slots, self._phi[slots], self._lam[slots], self._cos[slots]
 
+    def keys_at(self, slots: SlotArray) -> list[str]:
+        """The keys of ``slots`` (from :meth:`scan_arrays`), in order."""
+        keys = self._keys
+        return [keys[s] for s in slots.tolist()]
+
     def finish(self, slots: SlotArray, a: FloatArray, limit: int) -> list[tuple[str, float]]:
         """Metres for haversine terms ``a`` of ``slots``, sorted by (distance, key)."""
         return self._finish(slots, a, None, limit)

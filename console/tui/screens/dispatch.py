@@ -1,4 +1,9 @@
-"""Pick the unit to send. The nearest free one is preselected, so `d` `enter` dispatches."""
+"""Pick the unit to send. The fastest free one is preselected, so `d` `enter` dispatches.
+
+The list is the core's recommendation (free units heard from recently, lowest ETA
+first), less any unit this console already knows to be busy or off duty: an off-duty
+or dispatched unit is never offered.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +20,28 @@ from textual.widgets.option_list import Option
 
 from console.tui.screens.frames import ConsoleModal
 from console.tui.screens.vim_list import VimOptionList
-from protocols.schemas import IncidentState, ResponderState
-from widgets.format import RESPONDER_STYLE, age, distance, plain
-from widgets.incident_detail import first_free
+from protocols.schemas import IncidentState, Recommendation, ResponderState
+from widgets.format import distance, plain
+from widgets.incident_detail import eta, free_recommendations
+
+
+def unit_line(rec: Recommendation) -> Text:
+    """One unit: ETA first (what the choice is about), then who, what and how far.
+
+    ``ETA  5:24  police-07         police   2.7 km``: 44 cells, so it fits the dialog at 80
+    columns with room to spare."""
+    line = Text()
+    line.append(f"ETA {eta(rec.eta_s):>6}", style="bold")
+    line.append(f"  {plain(rec.responder_id, 16):<16}  {plain(rec.kind, 6):<6} ")
+    line.append(f"{distance(rec.distance_m):>8}", style="dim")
+    return line
 
 
 class DispatchScreen(ConsoleModal[str | None]):
+    DEFAULT_CSS = """
+    DispatchScreen .dialog-hint { color: $text-muted; }
+    DispatchScreen #no-units { width: 1fr; color: $warning; }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel")
     ]
@@ -28,7 +49,8 @@ class DispatchScreen(ConsoleModal[str | None]):
     def __init__(self, incident: IncidentState, responders: Mapping[str, ResponderState]) -> None:
         super().__init__()
         self.incident, self.responders = incident, responders
-        self.default = first_free(incident, responders)
+        self.units = free_recommendations(incident, responders)
+        self.default = self.units[0].responder_id if self.units else None
 
     def compose(self) -> ComposeResult:
         inc = self.incident
@@ -36,23 +58,23 @@ class DispatchScreen(ConsoleModal[str | None]):
             # The title quotes the incident: its texts are the source's, so plain and no markup.
             title = f"Dispatch to {plain(inc.id)} · {plain(inc.district)} {plain(inc.place)}"
             yield Label(title, classes="dialog-title", markup=False)
-            options = []
-            seen: set[str] = set()
-            for rec in inc.recommended:
-                if rec.responder_id in seen:  # a repeated unit: OptionList refuses duplicate ids
-                    continue
-                seen.add(rec.responder_id)
-                unit = self.responders.get(rec.responder_id)
-                status = plain(unit.status) if unit else "?"
-                line = Text(f"{plain(rec.responder_id):<16} {plain(rec.kind):<7} "
-                            f"{distance(rec.distance_m):>8}  ETA {age(rec.eta_s):>6}  ")  # fmt: skip
-                line.append(status, style=RESPONDER_STYLE.get(status, "dim"))
-                options.append(Option(line, id=rec.responder_id))
-            yield VimOptionList(*options, id="units")
-            yield Label("[b]enter[/b] dispatch   [b]j/k[/b] other unit   [b]esc[/b] cancel",
-                        classes="dialog-keys")  # fmt: skip
+            if self.units:
+                yield Label("Free units, fastest first", classes="dialog-hint")
+                options = [Option(unit_line(rec), id=rec.responder_id) for rec in self.units]
+                yield VimOptionList(*options, id="units")
+                keys = "[b]enter[/b] dispatch   [b]j/k[/b] other unit   [b]esc[/b] cancel"
+            else:
+                yield Label(
+                    "No free unit recommended: every one listed is busy or off duty now. "
+                    "The list refreshes as units report.",
+                    id="no-units",
+                )
+                keys = "[b]esc[/b] cancel"
+            yield Label(keys, classes="dialog-keys")
 
     def on_mount(self) -> None:
+        if not self.units:
+            return
         units = self.query_one(OptionList)
         if self.default is not None:
             units.highlighted = units.get_option_index(self.default)
