@@ -22,7 +22,16 @@ def write_config(tmp_path: Path, port: int, **sections: dict[str, Any]) -> Path:
         "broker": {"mode": "external", "host": "127.0.0.1", "port": port, "protocol": 5},
         "journal": {"path": str(tmp_path / "journal.db"), "batch_max": 200},
         "core": {"publish_interval_s": 0.05, "tick_s": 0.2, "log_interval_s": 5},
-        "simulate": {"cameras": 200, "responders": 20, "shelters": 30, "resend_s": 0.5},
+        # No simulated colleagues or units: a test's incidents stay where the test left them
+        # (tests/sim/test_crew_live.py turns them on).
+        "simulate": {
+            "cameras": 200,
+            "responders": 20,
+            "shelters": 30,
+            "resend_s": 0.5,
+            "desk": 0,
+            "units": False,
+        },
     }
     for name, overrides in sections.items():
         values.setdefault(name, {}).update(overrides)

@@ -21,7 +21,7 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -67,12 +67,27 @@ class Mix:
     storm_faults: bool  # storms knock out video: more offline and video-loss
 
 
+# Most of a city's messages are units' position fixes; alarms are rare. "quiet" and
+# "evening" at the default 2 events/s open about half an incident and one incident a
+# minute, what a control room works through; "storm" is the load and fault test.
 MIXES: Final[dict[str, Mix]] = {
     "quiet": Mix(
-        sos=0.03, cctv=0.22, fault=0.05, responder=0.70, burst=0.3, flap=0.2, storm_faults=False
+        sos=0.0008,
+        cctv=0.003,
+        fault=0.0008,
+        responder=0.9954,
+        burst=0.3,
+        flap=0.2,
+        storm_faults=False,
     ),
     "evening": Mix(
-        sos=0.08, cctv=0.35, fault=0.07, responder=0.50, burst=0.5, flap=0.25, storm_faults=False
+        sos=0.0016,
+        cctv=0.006,
+        fault=0.0014,
+        responder=0.991,
+        burst=0.5,
+        flap=0.25,
+        storm_faults=False,
     ),
     "storm": Mix(
         sos=0.12, cctv=0.38, fault=0.20, responder=0.30, burst=0.6, flap=0.4, storm_faults=True
@@ -112,8 +127,11 @@ _SPEED_M_S: Final = {UnitKind.POLICE: 6.0, UnitKind.SCOUT: 1.2, UnitKind.GUARD: 
 _BEAT_M: Final = 1500.0
 
 
-def registration(city: City, ts: float) -> Iterator[Emit]:
-    """What a real deployment knows at start: every camera (online, described) and responder."""
+def registration(city: City, ts: float, *, skip: Collection[str] = ()) -> Iterator[Emit]:
+    """What a real deployment knows at start: every camera (online, described) and responder.
+
+    ``skip``: units not to report (the core has them on a job: "available" would free them).
+    """
     lat, lon = city.camera_lat.tolist(), city.camera_lon.tolist()
     for i, cam_id in enumerate(city.camera_ids):
         yield Emit(
@@ -130,6 +148,8 @@ def registration(city: City, ts: float) -> Iterator[Emit]:
             ),
         )
     for unit in city.responders:
+        if unit.id in skip:
+            continue
         yield Emit(
             ts,
             topics.RAW_RESPONDER,
@@ -177,6 +197,19 @@ class Scenario:
         self._last_sos: dict[int, tuple[float, float, float]] = {}  # person: t, lat, lon
         self._positions = {u.id: (u.lat, u.lon, start) for u in city.responders}
         self._off_duty: set[str] = set()
+        self._held: set[str] = set()  # units on a job (console.sim.units): not patrolling
+
+    # --- units on a job (console.sim.units.Beat) ---------------------------------------------
+
+    def hold(self, unit_id: str) -> None:
+        """The unit is on a job: no patrol fix or duty change of it until released."""
+        self._held.add(unit_id)
+
+    def release(self, unit_id: str, lat: float, lon: float, ts: float) -> None:
+        """Back on patrol from where the job left it, drifting home to its beat."""
+        self._held.discard(unit_id)
+        if unit_id in self._positions:
+            self._positions[unit_id] = (lat, lon, ts)
 
     # --- the stream --------------------------------------------------------------------
 
@@ -209,7 +242,9 @@ class Scenario:
         elif r < m.sos + m.cctv + m.fault and self.city.camera_count:
             yield from self._fault(t)
         elif self.city.responders:
-            yield self._responder(t)
+            emit = self._responder(t)
+            if emit is not None:
+                yield emit
 
     # --- SOS -----------------------------------------------------------------------------
 
@@ -358,7 +393,7 @@ class Scenario:
 
     # --- responders ----------------------------------------------------------------------
 
-    def _responder(self, t: float) -> Emit:
+    def _responder(self, t: float) -> Emit | None:
         rng = self._rng
         unit = rng.choice(self.city.responders)
         lat, lon, since = self._positions[unit.id]
@@ -370,16 +405,20 @@ class Scenario:
             lat = round(lat + (unit.lat - lat) * 0.2, 6)
         if abs(lon - unit.lon) * seoul.M_PER_DEG_LON > _BEAT_M:
             lon = round(lon + (unit.lon - lon) * 0.2, 6)
+        changed = rng.random() < 0.03
+        if unit.id in self._held:
+            # On a job, it reports for itself (console.sim.units). The same draws were
+            # made, so the rest of the stream does not depend on who is on a job.
+            return None
         self._positions[unit.id] = (lat, lon, t)
         # Now and then a unit goes off duty (a break, end of shift) and comes back.
-        changed = rng.random() < 0.03
         if changed:
             self._off_duty.symmetric_difference_update({unit.id})
         status = (
             ResponderStatus.OFF_DUTY if unit.id in self._off_duty else ResponderStatus.AVAILABLE
         )
-        # Between those changes a report is a position fix only: the simulated units do not
-        # know the core's dispatches, and "available" would release a dispatched unit.
+        # Between those changes a report is a position fix only: "available" would release
+        # a unit the core has just dispatched, before the simulator has heard of it.
         return Emit(
             t,
             topics.RAW_RESPONDER,

@@ -3,7 +3,9 @@
 The events come from :mod:`console.sim.scenario` (pure); this module only paces
 them, publishes them (MessagePack, QoS 1) and keeps the SOS promise of the
 wire: an SOS is resent every ``[simulate] resend_s`` seconds until the core's
-receipt for it arrives, across disconnects and broker restarts.
+receipt for it arrives, across disconnects and broker restarts. The city's people
+who react to the core (:mod:`console.sim.crew`: colleagues at the desk, units on a
+job) read the core's published state here and their steps are published from here.
 """
 
 from __future__ import annotations
@@ -23,17 +25,23 @@ from dataclasses import dataclass, field
 import msgspec
 
 from console.config import Config, mqtt_settings
+from console.sim import crew_wire
 from console.sim.city import build_city
+from console.sim.crew import Crew
 from console.sim.scenario import Emit, Scenario, registration
 from protocols import codec, topics
 from protocols.mqtt import NotConnected, Transport
-from protocols.schemas import Receipt, SosAlarm
+from protocols.schemas import Receipt, ResponderStatus, SosAlarm
 
 log = logging.getLogger("ansim.simulate")
 
 STATS_INTERVAL_S = 5.0
 IN_FLIGHT = 10  # publishes awaiting their PUBACK at once; aiomqtt warns above 10
 CATCH_UP_LIMIT_S = 2.0  # further behind than this (a broker outage), skip ahead instead
+# Before registering, the retained state the crew reads is let in: until none came for
+# SETTLE_QUIET_S, at most SETTLE_MAX_S (a unit still on a job is not registered afresh).
+SETTLE_QUIET_S = 0.3
+SETTLE_MAX_S = 3.0
 
 
 class PendingReceipts:
@@ -88,6 +96,8 @@ class Counters:
     sent: int = 0
     resent: int = 0
     receipts: int = 0
+    commands: int = 0  # the desk's colleagues' commands
+    unit_reports: int = 0  # reports of units on a job
     by_kind: dict[str, int] = field(default_factory=dict)
 
     def count(self, kind: str) -> None:
@@ -136,21 +146,28 @@ def options(args: argparse.Namespace, cfg: Config) -> Options:
 
 
 class Simulator:
-    def __init__(self, transport: Transport, opts: Options) -> None:
+    def __init__(self, transport: Transport, opts: Options, crew: Crew | None = None) -> None:
         self.t = transport
         self.opts = opts
         self.pending = PendingReceipts(opts.resend_s)
         self.counters = Counters()
+        self.crew = crew
+        self.crew_inbox = crew_wire.CrewInbox(crew) if crew is not None else None
         self._window = asyncio.Semaphore(IN_FLIGHT)
         self._tasks: set[asyncio.Task[None]] = set()
         self._sos_topic = topics.raw(opts.source, topics.RAW_SOS)
+        self._receipt_prefix = topics.receipts_for(opts.source).removesuffix("+")
+        self._last_retained = 0.0  # loop time of the last retained message of the crew's
 
     # --- publishing ----------------------------------------------------------------------
 
     async def submit(self, kind: str, payload: bytes) -> None:
         """Publish in the background, at most IN_FLIGHT at once, retrying until it is acked."""
+        await self.submit_to(topics.raw(self.opts.source, kind), payload)
+
+    async def submit_to(self, topic: str, payload: bytes) -> None:
         await self._window.acquire()
-        task = asyncio.create_task(self._publish(topics.raw(self.opts.source, kind), payload))
+        task = asyncio.create_task(self._publish(topic, payload))
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
@@ -203,8 +220,18 @@ class Simulator:
                 restamp = time.time()
             await self.send(emit, restamp)
 
-    async def receipts(self) -> None:
+    async def inbox(self) -> None:
+        """Receipts for the resends; the core's state and replies for the crew."""
+        loop = asyncio.get_running_loop()
         async for msg in self.t.messages():
+            if self.crew_inbox is not None and self.crew_inbox.handle(
+                msg.topic, msg.payload, time.time()
+            ):
+                if msg.retain:
+                    self._last_retained = loop.time()
+                continue
+            if not msg.topic.startswith(self._receipt_prefix):
+                continue  # a broker that delivers more than was asked (amqtt's wildcards)
             try:
                 receipt: Receipt = codec.decode(msg.payload, Receipt)
                 alarm_id = receipt.alarm_id
@@ -212,6 +239,42 @@ class Simulator:
                 alarm_id = topics.last_level(msg.topic)
             if self.pending.confirm(alarm_id):
                 self.counters.receipts += 1
+
+    async def settle(self) -> None:
+        """Let the retained state the crew reads come in (bounded), before registering."""
+        if self.crew is None or not self.crew.active:
+            return
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await asyncio.sleep(SETTLE_QUIET_S)
+        while loop.time() - self._last_retained < SETTLE_QUIET_S:
+            if loop.time() - start > SETTLE_MAX_S:
+                return
+            await asyncio.sleep(0.05)
+
+    async def react(self) -> None:
+        """The crew's steps: colleagues' commands and units' reports, as they come due."""
+        crew = self.crew
+        if crew is None or not crew.active:
+            return
+        s = crew.settings
+        tick = max(0.05, min(1.0, s.units_report_s / 2, s.desk_think_s / 2))
+        failures = 0
+        while True:
+            await asyncio.sleep(tick)
+            if not self.t.connected:
+                continue  # due steps stay due; unanswered commands are resent later
+            try:
+                step = crew.step(time.time())
+            except Exception:  # a bug in the crew must not stop the city's feed
+                failures += 1
+                if failures == 1:
+                    log.exception("the crew's step failed (logged once); the scenario goes on")
+                continue
+            self.counters.commands += len(step.commands)
+            self.counters.unit_reports += len(step.reports)
+            for topic, payload in crew_wire.outgoing(step, self.opts.source):
+                await self.submit_to(topic, payload)
 
     async def resend(self) -> None:
         tick = min(1.0, self.opts.resend_s / 2)
@@ -260,11 +323,19 @@ async def simulate(cfg: Config, opts: Options) -> Counters:
         opts.rate,
     )
     settings = mqtt_settings(cfg)
+    crew = Crew(
+        city,
+        cfg.simulate,
+        cfg.dispatch,
+        session=f"{time.time_ns() // 1_000_000:x}",  # no cmd_id of an earlier run again
+        seed=opts.seed,
+    )
     subscriptions = [(topics.receipts_for(opts.source), 1)] if opts.resend else []
+    subscriptions += crew_wire.subscriptions(crew)
     client_id = f"ansim-sim-{opts.source}"
     async with Transport(settings, client_id, subscriptions=subscriptions) as transport:
-        sim = Simulator(transport, opts)
-        helpers = [asyncio.create_task(sim.receipts()), asyncio.create_task(sim.resend())]
+        sim = Simulator(transport, opts, crew)
+        helpers = [asyncio.create_task(sim.inbox()), asyncio.create_task(sim.resend())]
         if not opts.quiet:
             helpers.append(asyncio.create_task(sim.report()))
         try:
@@ -273,8 +344,16 @@ async def simulate(cfg: Config, opts: Options) -> Counters:
                     await transport.wait_connected(10.0)
                 except TimeoutError:
                     log.warning("still waiting for the broker at %s", settings.address)
+            await sim.settle()
+            # A unit the core still has on a job (an earlier run's) is not registered
+            # "available" again: that would release it from its incident.
+            on_job = {
+                r.id
+                for r in crew.picture.responders.values()
+                if r.incident_id is not None and r.status is not ResponderStatus.AVAILABLE
+            }
             start = time.time()
-            await sim.feed(registration(city, start), start)
+            await sim.feed(registration(city, start, skip=on_job), start)
             log.info(
                 "registered %d cameras and %d responders", city.camera_count, len(city.responders)
             )
@@ -287,6 +366,8 @@ async def simulate(cfg: Config, opts: Options) -> Counters:
                 start=start,
                 source=opts.source,
             )
+            crew.attach(scenario)  # the units on a job are the crew's, not the scenario's
+            helpers.append(asyncio.create_task(sim.react()))
             await sim.feed(scenario.events(opts.duration), start)
             if opts.duration is None:
                 await asyncio.Event().wait()  # rate 0: stay up for resends until stopped
@@ -297,12 +378,15 @@ async def simulate(cfg: Config, opts: Options) -> Counters:
             await asyncio.gather(*helpers, return_exceptions=True)
     c = sim.counters
     log.info(
-        "done: %d events sent (%s), %d SOS resent, %d receipts, %d SOS without receipt",
+        "done: %d events sent (%s), %d SOS resent, %d receipts, %d SOS without receipt; "
+        "%d commands of the desk, %d reports of units on a job",
         c.sent,
         ", ".join(f"{k} {v}" for k, v in sorted(c.by_kind.items())),
         c.resent,
         c.receipts,
         len(sim.pending),
+        c.commands,
+        c.unit_reports,
     )
     return c
 

@@ -83,7 +83,8 @@ def test_every_message_is_valid_on_the_wire_and_on_its_topic() -> None:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_the_mix(scenario: str) -> None:
-    events = run(scenario=scenario, rate=20.0, duration=900.0)
+    # Quiet and evening are mostly units' position fixes: a faster run sees enough alarms.
+    events = run(scenario=scenario, rate=20.0 if scenario == "storm" else 100.0, duration=900.0)
     kinds = Counter(e.kind for e in events)
     # The simulator does not play public alerts (they come from CAP senders).
     assert all(kinds[k] > 0 for k in topics.RAW_KINDS if k != topics.RAW_ALERT)
@@ -188,3 +189,49 @@ def test_unknown_scenario() -> None:
 def test_endless_stream_is_lazy() -> None:
     stream = Scenario(CITY, seed=1, scenario="quiet", rate=5, start=START).events(None)
     assert len(list(itertools.islice(stream, 1000))) == 1000
+
+
+def test_a_unit_on_a_job_is_not_patrolled_and_the_rest_of_the_stream_is_the_same() -> None:
+    def stream(held: str | None) -> list[Emit]:
+        scenario = Scenario(CITY, seed=7, scenario="evening", rate=20, start=START)
+        if held is not None:
+            scenario.hold(held)
+        return list(scenario.events(600))
+
+    unit = CITY.responders[0].id
+    free, holding = stream(None), stream(unit)
+
+    def of(e: Emit) -> bool:
+        return isinstance(e.message, ResponderReport) and e.message.responder_id == unit
+
+    assert any(of(e) for e in free) and not any(of(e) for e in holding)
+    assert [e for e in free if not of(e)] == holding
+
+
+def test_a_released_unit_patrols_on_from_where_its_job_left_it() -> None:
+    scenario = Scenario(CITY, seed=7, scenario="evening", rate=20, start=START)
+    unit = CITY.responders[0]
+    scenario.hold(unit.id)
+    far = (unit.lat + 0.02, unit.lon)  # ~2 km from its beat
+    scenario.release(unit.id, far[0], far[1], START)
+    first = next(
+        e.message
+        for e in scenario.events(3600)
+        if isinstance(e.message, ResponderReport) and e.message.responder_id == unit.id
+    )
+    # Within a step (and the drift home) of where it was left, not back at its beat.
+    assert (
+        haversine_m(first.lat, first.lon, *far)
+        < 1000
+        < haversine_m(first.lat, first.lon, unit.lat, unit.lon)
+    )
+
+
+def test_registration_leaves_out_units_on_a_job() -> None:
+    skip = {CITY.responders[0].id}
+    reported = [
+        e.message.responder_id
+        for e in registration(CITY, START, skip=skip)
+        if isinstance(e.message, ResponderReport)
+    ]
+    assert len(reported) == len(CITY.responders) - 1 and not skip & set(reported)

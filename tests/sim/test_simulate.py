@@ -151,8 +151,9 @@ def simulate(broker: MosquittoBroker | AmqttBroker, *args: str, resend_s: float 
 def test_publishes_registration_and_a_mix(broker: MosquittoBroker | AmqttBroker) -> None:
     watcher = Watcher(broker)
     log = simulate(
-        broker, "--duration", "2", "--rate", "50", "--cameras", "300", "--responders", "20"
-    )
+        broker, "--duration", "2", "--rate", "50", "--cameras", "300", "--responders", "20",
+        "--scenario", "storm",  # the default evening is nearly all position fixes
+    )  # fmt: skip
     time.sleep(0.3)
     watcher.close()
     assert watcher.errors == []
