@@ -4,7 +4,13 @@ A Line-API list (see ``line_list``): a frame renders only the visible lines.
 Each row is cached as two strips either side of the age column, keyed by the
 incident object itself (the store replaces the object on every change), so a
 row is re-laid out only when its incident changed; the age ticks every second
-by re-rendering just the few visible age cells.
+by re-rendering just the few visible age and SLA cells.
+
+The selection is an incident, not a row: it follows its incident through every
+re-sort, and only the operator moves it (the one exception, ``pinned_to_top``,
+lasts while the start-up picture arrives and is ended by the app). When the
+selected incident leaves the queue (closed, filtered out) its neighbour in queue
+order is selected and ``Selected.lost`` names the one that left.
 """
 
 from __future__ import annotations
@@ -22,8 +28,11 @@ from widgets.format import (
     PRIORITY_STYLE,
     STATUS_LABEL,
     STATUS_STYLE,
+    countdown,
     fit,
+    fit_middle,
     plain,
+    plausible_time,
     priority,
     since,
 )
@@ -36,6 +45,7 @@ class IncidentRows(Protocol):
     def __len__(self) -> int: ...
     def __getitem__(self, index: int) -> IncidentState: ...
     def index_of(self, incident_id: str) -> int | None: ...
+    def index_after(self, incident: IncidentState) -> int: ...
 
 
 class _NoRows:
@@ -48,28 +58,51 @@ class _NoRows:
     def index_of(self, incident_id: str) -> int | None:
         return None
 
+    def index_after(self, incident: IncidentState) -> int:
+        return 0
+
 
 @dataclass(frozen=True)
 class _Layout:
     where: int
+    sla: int
     owner: int
     responder: int
     title: int
 
 
 AGE_W = 6
+SLA_W = 7  # "-12m05s": overdue carries a minus, so it reads without colour too
 _NEW_P1 = Style(color="red", bold=True)
 _ESCALATED = Style(color="red", bold=True, reverse=True)
 _DIM = Style(dim=True)
+_OVERDUE = Style(color="red", bold=True)
+_DUE_SOON = Style(color="yellow", bold=True)
+_SOON_S = 60.0
 
 
 def _layout(width: int) -> _Layout:
-    """Column widths for a width: the place column takes what is left."""
-    owner = 8 if width >= 64 else 0
-    responder = (14 if width >= 90 else 12) if width >= 74 else 0  # unit ids are ~13 wide
+    """Column widths for a width: the place column takes what is left.
+
+    At 80 columns (79 inside the scrollbar) every column fits with 23 cells of place;
+    narrower, the responder goes first, then the owner, then the SLA countdown."""
+    sla = SLA_W if width >= 56 else 0
+    owner = (11 if width >= 76 else 8) if width >= 66 else 0  # "off…-jongno": see fit_middle
+    responder = (14 if width >= 96 else 12) if width >= 78 else 0  # unit ids are ~13 wide
     title = 28 if width >= 120 else 0
-    fixed = 3 + 1 + 5 + 1 + 1 + AGE_W + 1 + 5 + sum(w + 1 for w in (owner, responder, title) if w)
-    return _Layout(max(8, width - fixed), owner, responder, title)
+    fixed = 3 + 1 + 5 + 1 + 1 + AGE_W + 1 + 5
+    fixed += sum(w + 1 for w in (sla, owner, responder, title) if w)
+    return _Layout(max(8, width - fixed), sla, owner, responder, title)
+
+
+def sla_deadline(incident: IncidentState) -> float | None:
+    """The SLA deadline that is running: acknowledge a new incident, dispatch an
+    acknowledged one; none once a unit is on its way."""
+    if incident.status == IncidentStatus.NEW:
+        return incident.ack_deadline
+    if incident.status == IncidentStatus.ACKNOWLEDGED:
+        return incident.dispatch_deadline
+    return None
 
 
 class AlertQueue(LineList):
@@ -81,9 +114,11 @@ class AlertQueue(LineList):
 
     @dataclass
     class Selected(Message):
-        """The operator moved to another incident (None: the queue is empty)."""
+        """The selection changed (None: the queue is empty). ``lost``: the incident
+        that was selected and left the queue, when that is why."""
 
         incident_id: str | None
+        lost: str | None = None
 
     def __init__(
         self, rows: IncidentRows | None = None, *, id: str | None = None, classes: str | None = None
@@ -92,9 +127,12 @@ class AlertQueue(LineList):
         self.rows: IncidentRows = rows if rows is not None else _NoRows()
         self.now = 0.0
         self.selected_id: str | None = None
-        # Until the operator first moves the cursor it stays on the top row: the picture
-        # arriving at start-up must not carry it down the queue with the first incident.
+        self._selected: IncidentState | None = None  # as last seen: where its neighbour is
+        # While the start-up picture arrives the top row is selected, so the first
+        # incident does not carry the cursor down the queue as others sort above it.
+        # The app ends it (unpin) once the picture is in, the operator moves or acts.
         self.pinned_to_top = True
+        self.empty_text = "No open incident."
         self._cache: dict[str, tuple[IncidentState, int, Strip, Strip]] = {}
 
     # --- data in -----------------------------------------------------------------
@@ -132,29 +170,58 @@ class AlertQueue(LineList):
         self.now = now
         self.refresh()
 
+    def unpin(self) -> None:
+        """From now on the selection follows its incident, whatever sorts above it."""
+        self.pinned_to_top = False
+
+    def set_empty_text(self, text: str) -> None:
+        """What the queue says when it has no row (why, under a filter)."""
+        if text != self.empty_text:
+            self.empty_text = text
+            if not len(self.rows):
+                self.refresh()
+
     def _follow_selection(self) -> None:
-        if self.pinned_to_top and len(self.rows):
-            self.cursor = 0
-            top = self.rows[0].id
-            if top != self.selected_id:
-                self.selected_id = top
-                self.post_message(self.Selected(top))
+        rows = self.rows
+        count = len(rows)
+        if not count:
+            if self.selected_id is not None:
+                lost, self.selected_id = self.selected_id, None
+                self.post_message(self.Selected(None, lost))
             return
-        index = self.rows.index_of(self.selected_id) if self.selected_id else None
+        if self.pinned_to_top:
+            self._choose(0)
+            return
+        index = rows.index_of(self.selected_id) if self.selected_id else None
         if index is not None:
             self.cursor = index
+            self._selected = rows[index]
             return
-        # The selected incident closed or was filtered away: stay on the same line.
-        count = len(self.rows)
-        self.cursor = min(self.cursor, max(0, count - 1))
-        new_id = self.rows[self.cursor].id if count else None
-        if new_id != self.selected_id:
-            self.selected_id = new_id
-            self.post_message(self.Selected(new_id))
+        if self.selected_id is None:
+            # Nothing was selected (the queue was empty): the first row there is.
+            self._choose(min(self.cursor, count - 1))
+            return
+        # The selected incident closed or was filtered away: its neighbour in queue
+        # order (the one that followed it) takes the cursor, and the app says so.
+        lost = self.selected_id
+        near = rows.index_after(self._selected) if self._selected is not None else self.cursor
+        self._choose(min(near, count - 1), lost)
+
+    def _choose(self, index: int, lost: str | None = None) -> None:
+        self.cursor = index
+        incident = self.rows[index]
+        self._selected = incident
+        if incident.id != self.selected_id:
+            self.selected_id = incident.id
+            self.post_message(self.Selected(incident.id, lost))
 
     def cursor_moved(self) -> None:
-        self.pinned_to_top = False  # from now on the cursor follows what the operator chose
-        self.selected_id = self.rows[self.cursor].id if len(self.rows) else None
+        self.pinned_to_top = False  # the operator chose: from now on it follows the choice
+        if len(self.rows):
+            self._selected = self.rows[self.cursor]
+            self.selected_id = self._selected.id
+        else:
+            self._selected = self.selected_id = None
         self.post_message(self.Selected(self.selected_id))
 
     def select(self, incident_id: str) -> bool:
@@ -163,6 +230,7 @@ class AlertQueue(LineList):
             return False
         self.pinned_to_top = False
         self.selected_id = incident_id
+        self._selected = self.rows[index]
         self.cursor = index
         self.scroll_to_cursor()
         self.refresh()
@@ -176,11 +244,17 @@ class AlertQueue(LineList):
 
     def render_header(self, width: int) -> Strip:
         lay = _layout(width)
-        text = f"{'Pri':3} {'Kind':5} {fit('District / place', lay.where)} {'Age':>{AGE_W}} {'State':5}"
+        text = f"{'Pri':3} {'Kind':5} {fit('District / place', lay.where)} {'Age':>{AGE_W}}"
+        if lay.sla:
+            text += f" {'SLA':>{lay.sla}}"
+        text += f" {'State':5}"
         for label, w in (("Title", lay.title), ("Owner", lay.owner), ("Responder", lay.responder)):
             if w:
                 text += " " + fit(label, w)
         return cells((text, None))
+
+    def render_empty(self, width: int) -> Strip:
+        return cells((fit(" " + plain(self.empty_text), width), _DIM))
 
     def render_row(self, index: int, width: int) -> Strip:
         incident = self.rows[index]
@@ -192,11 +266,26 @@ class AlertQueue(LineList):
             cached = (incident, width, left, right)
             self._cache[incident.id] = cached
         _, _, left, right = cached
+        return Strip.join([left, self._clock_cells(incident, width), right])
+
+    def _clock_cells(self, incident: IncidentState, width: int) -> Strip:
+        """The cells that change with the clock: the age and the SLA countdown."""
         age_style = (
             _NEW_P1 if incident.status == IncidentStatus.NEW and incident.priority == 1 else None
         )
-        age_cell = cells((" " + since(incident.created, self.now).rjust(AGE_W) + " ", age_style))
-        return Strip.join([left, age_cell, right])
+        parts: list[tuple[str, Style | None]] = [
+            (" " + since(incident.created, self.now).rjust(AGE_W) + " ", age_style)
+        ]
+        sla_w = _layout(width).sla
+        if sla_w:
+            deadline = sla_deadline(incident)
+            left = countdown(deadline, self.now)
+            style = None
+            if deadline is not None and plausible_time(deadline):
+                remaining = deadline - self.now
+                style = _OVERDUE if remaining < 0 else (_DUE_SOON if remaining < _SOON_S else None)
+            parts += [(left.rjust(sla_w), style), (" ", None)]
+        return cells(*parts)
 
     def _row_parts(self, incident: IncidentState, width: int) -> tuple[Strip, Strip]:
         lay = _layout(width)
@@ -219,10 +308,8 @@ class AlertQueue(LineList):
         if lay.title:
             parts += [(" ", None), (fit(plain(incident.title), lay.title), row_style)]
         if lay.owner:
-            parts += [
-                (" ", None),
-                (fit(plain(incident.owner) or "-", lay.owner), None if incident.owner else _DIM),
-            ]
+            owner = plain(incident.owner) or "-"
+            parts += [(" ", None), (fit_middle(owner, lay.owner), None if incident.owner else _DIM)]
         if lay.responder:
             responders = incident.responders
             label = (
@@ -230,5 +317,5 @@ class AlertQueue(LineList):
                 if responders
                 else "-"
             )
-            parts += [(" ", None), (fit(label, lay.responder), None if responders else _DIM)]
+            parts += [(" ", None), (fit_middle(label, lay.responder), None if responders else _DIM)]
         return left, cells(*parts)

@@ -222,3 +222,36 @@ def fit(text: str, width: int) -> str:
     if cell_len(text) <= width:
         return set_cell_size(text, width)
     return set_cell_size(text, width - 1) + "…"
+
+
+def fit_middle(text: str, width: int) -> str:
+    """Like :func:`fit`, but a cut keeps the tail, and a third of the head: ids differ
+    at their end (``office-mapo``, ``office-jongno``), so in 8 cells ``of…-mapo`` and
+    ``of…ongno`` stay apart where a cut at the end would show ``office-…`` twice."""
+    if width <= 0:
+        return ""
+    if cell_len(text) <= width:
+        return set_cell_size(text, width)
+    if width < 4:
+        return set_cell_size(text, width - 1) + "…"
+    head = (width - 1) // 3
+    tail = width - 1 - head
+    # Cut from the end in cells: a wide character must not be split in two.
+    chars: list[str] = []
+    for char in reversed(text):
+        if cell_len("".join(chars)) + cell_len(char) > tail:
+            break
+        chars.append(char)
+    end = "".join(reversed(chars))
+    return set_cell_size(set_cell_size(text, head) + "…" + end, width)
+
+
+def countdown(deadline: object, now: float) -> str:
+    """Time left to ``deadline``: ``4m59s``; past it, overdue with a minus: ``-1m05s``
+    (at most 7 cells). No deadline: an empty string; an implausible one: ``PLACEHOLDER``."""
+    if deadline is None:
+        return ""
+    if not plausible_time(deadline):
+        return PLACEHOLDER
+    left = deadline - now  # type: ignore[operator]  # plausible_time: a real number
+    return age(left) if left > -1 else "-" + age(-left)  # never "-0s"

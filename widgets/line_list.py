@@ -70,6 +70,10 @@ class LineList(ScrollView, can_focus=True, inherit_bindings=False):
     def cursor_moved(self) -> None:
         """Called after the cursor moved by a key or click."""
 
+    def render_empty(self, width: int) -> Strip | None:
+        """What the first row says when there are none (None: a blank line)."""
+        return None
+
     # --- geometry ----------------------------------------------------------------
 
     @property
@@ -121,6 +125,9 @@ class LineList(ScrollView, can_focus=True, inherit_bindings=False):
             return self.render_header(width).apply_style(base + header)
         row = round(self.scroll_y) + y - 1
         if row >= self.row_count():
+            empty = self.render_empty(width) if row == 0 else None
+            if empty is not None:
+                return empty.adjust_cell_length(width).apply_style(base)
             return Strip([Segment(" " * width, base)], width)
         if row == self.cursor:
             # The cursor's background goes underneath the row's own colours, so a

@@ -1,14 +1,37 @@
-"""Responders grouped by status: assignment, time in status, age of the last fix."""
+"""Responders: status, district, distance to the selected incident, assignment, fix age.
+
+Without a focus the units are grouped by status (busy ones first: they are what an
+operator follows). ``set_focus(lat, lon)`` (the selected incident's position) adds
+each unit's great-circle distance and sorts by it, nearest first, off-duty units
+last: they cannot be sent. ``set_query(text)`` filters the units on their own (id,
+name, kind, status, district, incident), every word must match; the queue's filter
+is not this one. The cursor stays on its unit through every re-sort and filter.
+
+At 80 columns: unit, kind, status, distance, district, incident, time in status, fix
+age; the position (latitude, longitude) and the name are added as the width allows.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from rich.style import Style
 from textual.strip import Strip
 
+from protocols.geo import haversine_m
 from protocols.schemas import ResponderState, ResponderStatus
-from widgets.format import RESPONDER_STYLE, fit, plain, plausible_time, since
+from widgets.format import (
+    PLACEHOLDER,
+    RESPONDER_STYLE,
+    coordinate,
+    distance,
+    fit,
+    plain,
+    plausible_time,
+    since,
+)
 from widgets.line_list import LineList, cells
 
 # Busy units first (they are what an operator follows), then who can be sent, then off duty.
@@ -26,6 +49,68 @@ _ORDER = {
 }
 _STALE_S = 120.0  # a position older than this is shown dim: the unit may be out of coverage
 _DIM = Style(dim=True)
+_MESSAGE = Style(italic=True)
+
+UNIT_W, KIND_W, STATUS_W, DIST_W, INCIDENT_W = 14, 6, 10, 7, 9
+DISTRICT_W, DISTRICT_MIN_W, DISTRICT_MAX_W = 12, 6, 15  # "Yeongdeungpo-gu" is 15
+AGE_W, POSITION_W, NAME_MIN_W = 6, 18, 6
+_BASE_W = UNIT_W + KIND_W + STATUS_W + DIST_W + INCIDENT_W + 4  # four separators
+
+
+@dataclass(frozen=True)
+class _Layout:
+    district: int
+    in_status: int
+    fix: int
+    position: int
+    name: int
+
+
+def _layout(width: int) -> _Layout:
+    """Optional columns in the order they matter, each while the width allows it."""
+    rest = width - _BASE_W
+    district = DISTRICT_W if rest > DISTRICT_W else (rest - 1 if rest - 1 >= DISTRICT_MIN_W else 0)
+    rest -= district + 1 if district else 0
+    widths = []
+    for want in (AGE_W, AGE_W, POSITION_W):  # fix age, time in status, position
+        take = want if rest > want else 0
+        rest -= take + 1 if take else 0
+        widths.append(take)
+    name = rest - 1 if rest - 1 >= NAME_MIN_W else 0
+    if district:  # long district names come before the cells left over and the name
+        spare = rest if not name else name - NAME_MIN_W
+        grow = max(0, min(spare, DISTRICT_MAX_W - district))
+        district += grow
+        name = name - grow if name else 0
+    return _Layout(district, in_status=widths[1], fix=widths[0], position=widths[2], name=name)
+
+
+def _focus_point(lat: object, lon: object) -> tuple[float, float] | None:
+    """A position to measure from, or None: not numbers, out of range, or the unplaced (0, 0)."""
+    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+        return None
+    la, lo = float(lat), float(lon)
+    if not (math.isfinite(la) and math.isfinite(lo)) or abs(la) > 90 or abs(lo) > 180:
+        return None
+    return None if la == 0.0 and lo == 0.0 else (la, lo)
+
+
+def short_distance(metres: float | None) -> str:
+    """A distance in at most ``DIST_W`` cells: 850 m, 12.3 km, 420 km; "-" without one."""
+    if metres is None:
+        return "-"
+    if distance(metres) == PLACEHOLDER:  # not a distance on the ground (nan, negative, inf)
+        return PLACEHOLDER
+    if metres < 1000:
+        return f"{metres:.0f} m"
+    if metres < 99_950:
+        return f"{metres / 1000:.1f} km"
+    return f"{metres / 1000:.0f} km" if metres < 9_999_500 else ">9999km"
+
+
+def _haystack(unit: ResponderState) -> str:
+    words = (unit.id, unit.name, unit.kind, unit.status, unit.district, unit.incident_id or "")
+    return " ".join(plain(w) for w in words).lower()
 
 
 class ResponderBoard(LineList):
@@ -36,48 +121,129 @@ class ResponderBoard(LineList):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.now = 0.0
-        self.units: list[ResponderState] = []
+        self.units: list[ResponderState] = []  # shown: filtered and sorted
+        self.total = 0  # every unit known, before the filter
+        self.query_text = ""
+        self.focus_point: tuple[float, float] | None = None
+        self._all: dict[str, ResponderState] = {}
+        self._distance: dict[str, float] = {}
+
+    # --- data in -----------------------------------------------------------------
 
     def set_responders(self, responders: Mapping[str, ResponderState]) -> None:
-        selected = self.units[self.cursor].id if self.units else None
-        self.units = sorted(responders.values(), key=lambda r: (_ORDER.get(r.status, 9), r.id))
-        if selected is not None:
-            ids = [u.id for u in self.units]
-            self.cursor = ids.index(selected) if selected in ids else self.cursor
-        self.rows_changed()
+        self._all = dict(responders)
+        self._rebuild()
+
+    def set_focus(self, lat: float | None, lon: float | None = None) -> None:
+        """Measure from (lat, lon), the selected incident; ``None`` (or no real position)
+        goes back to the grouping by status."""
+        point = None if lat is None or lon is None else _focus_point(lat, lon)
+        if point != self.focus_point:
+            self.focus_point = point
+            self._rebuild()
+
+    def set_query(self, text: str) -> None:
+        """Show only the units matching every word of ``text`` (case-insensitive)."""
+        query = " ".join(plain(text).lower().split())
+        if query != self.query_text:
+            self.query_text = query
+            self._rebuild()
 
     def tick(self, now: float) -> None:
         self.now = now
         self.refresh()
 
+    # --- reading ------------------------------------------------------------------
+
+    def selected_unit(self) -> ResponderState | None:
+        return self.units[self.cursor] if self.units else None
+
+    def distance_to(self, unit_id: str) -> float | None:
+        """Metres from the focus to the unit, or None without a focus."""
+        return self._distance.get(unit_id)
+
+    def describe(self) -> str:
+        """What the pane shows, for a status line: the count, the filter and the focus."""
+        if self.query_text:  # the query first: the status bar has room for ~24 cells
+            return f'"{self.query_text}" {len(self.units)}/{self.total} units'
+        return "all units nearest first" if self.focus_point is not None else "all units"
+
+    def _rebuild(self) -> None:
+        selected = self.units[self.cursor].id if self.units else None
+        everyone = list(self._all.values())
+        self.total = len(everyone)
+        words = self.query_text.split()
+        shown = (
+            [u for u in everyone if all(w in _haystack(u) for w in words)] if words else everyone
+        )
+        self._distance = {}
+        if self.focus_point is not None:
+            lat, lon = self.focus_point
+            self._distance = {u.id: haversine_m(lat, lon, u.lat, u.lon) for u in shown}
+            shown.sort(
+                key=lambda u: (u.status == ResponderStatus.OFF_DUTY, self._distance[u.id], u.id)
+            )
+        else:
+            shown.sort(key=lambda u: (_ORDER.get(u.status, 9), u.id))
+        self.units = shown
+        if selected is not None:
+            ids = [u.id for u in shown]
+            self.cursor = ids.index(selected) if selected in ids else self.cursor
+        self.rows_changed()
+
+    # --- rendering ------------------------------------------------------------------
+
     def row_count(self) -> int:
         return len(self.units)
 
     def render_header(self, width: int) -> Strip:
-        name_w = max(0, width - 62)
-        text = f"{'Unit':16} {'Kind':6} {'Status':10} {'In st.':>6} {'Incident':14} {'Fix':>6}" + (
-            " " + fit("Name", name_w) if name_w else ""
-        )
+        lay = _layout(width)
+        text = f"{'Unit':{UNIT_W}} {'Kind':{KIND_W}} {'Status':{STATUS_W}} {'Dist':>{DIST_W}}"
+        if lay.district:
+            text += " " + fit("District", lay.district)
+        text += " " + fit("Incident", INCIDENT_W)
+        for label, w in (("In st.", lay.in_status), ("Fix", lay.fix)):
+            if w:
+                text += " " + label.rjust(w)
+        if lay.position:
+            text += " " + fit("Position", lay.position)
+        if lay.name:
+            text += " " + fit("Name", lay.name)
         return cells((text, None))
+
+    def render_line(self, y: int) -> Strip:
+        if y == 1 and not self.units:  # say why the pane is empty rather than show nothing
+            width = self.scrollable_content_region.width
+            if self.total:
+                text = f' No unit matches "{self.query_text}" ({self.total} in all).'
+            else:
+                text = " No unit has reported yet."
+            return cells((fit(text, width), _MESSAGE)).apply_style(self.rich_style)
+        return super().render_line(y)
 
     def render_row(self, index: int, width: int) -> Strip:
         u = self.units[index]
-        name_w = max(0, width - 62)
+        lay = _layout(width)
         # A fix whose time is no real time is as doubtful as an old one: dim as well.
         fresh = plausible_time(u.last_seen) and self.now - u.last_seen <= _STALE_S
+        metres = self._distance.get(u.id)
         parts: list[tuple[str, Style | None]] = [
-            (fit(plain(u.id), 16) + " " + fit(plain(u.kind), 6) + " ", None),
-            (fit(plain(u.status), 10), RESPONDER_STYLE.get(u.status)),
-            (
-                " "
-                + since(u.status_since, self.now).rjust(6)
-                + " "
-                + fit(plain(u.incident_id) or "-", 14)
-                + " ",
-                None,
-            ),
-            (since(u.last_seen, self.now).rjust(6), None if fresh else _DIM),
+            (fit(plain(u.id), UNIT_W) + " " + fit(plain(u.kind), KIND_W) + " ", None),
+            (fit(plain(u.status), STATUS_W), RESPONDER_STYLE.get(u.status)),
+            (" " + short_distance(metres).rjust(DIST_W), None),
         ]
-        if name_w:
-            parts.append((" " + fit(plain(u.name), name_w), None))
+        if lay.district:
+            parts.append((" " + fit(plain(u.district) or "-", lay.district), None))
+        parts.append((" " + fit(plain(u.incident_id) or "-", INCIDENT_W), None))
+        if lay.in_status:
+            parts.append((" " + since(u.status_since, self.now).rjust(lay.in_status), None))
+        if lay.fix:
+            parts.append(
+                (" " + since(u.last_seen, self.now).rjust(lay.fix), None if fresh else _DIM)
+            )
+        if lay.position:
+            where = f"{coordinate(u.lat, 90)},{coordinate(u.lon, 180)}"
+            parts.append((" " + fit(where, lay.position), None if fresh else _DIM))
+        if lay.name:
+            parts.append((" " + fit(plain(u.name), lay.name), None))
         return cells(*parts)

@@ -1,7 +1,9 @@
 """One line (two with system alarms) that always tells the truth about the seat.
 
-Operator and role, broker link, event-rate sparkline, open P1/P2, the oldest
-unacknowledged age, who else is on, and the core's system alarms in red.
+Operator and role, broker link, the active filter, news (a new P1 waiting), open
+P1/P2, the oldest unacknowledged age, event-rate sparkline, who else is on, and
+the core's system alarms in red. The line is cut at the terminal's width, so what
+must never be cut comes first: at 80 columns the filter and the news always show.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from protocols.schemas import Summary
-from widgets.format import count, plain, rate, since
+from widgets.format import count, fit, plain, rate, since
 
 _SPARK = "▁▂▃▄▅▆▇█"
 
@@ -45,6 +47,7 @@ class StatusBar(Widget):
         self.others: list[str] = []
         self.local_alarms: list[str] = []  # known to this console only, e.g. a child process died
         self.filter_text = ""
+        self.news = ""  # e.g. "NEW P1 I-000042 Gangnam [space]": something that needs eyes
         self.now = 0.0
 
     def update_state(
@@ -55,6 +58,7 @@ class StatusBar(Widget):
         summary: Summary | None = None,
         others: Iterable[str] | None = None,
         filter_text: str | None = None,
+        news: str | None = None,
         now: float | None = None,
         local_alarms: Iterable[str] | None = None,
     ) -> None:
@@ -71,6 +75,8 @@ class StatusBar(Widget):
             self.others = sorted(others)
         if filter_text is not None:
             self.filter_text = filter_text
+        if news is not None:
+            self.news = news
         if now is not None:
             self.now = now
         # A relayout repaints the whole screen: only when the alarm line comes or goes.
@@ -87,6 +93,13 @@ class StatusBar(Widget):
         t.append(f" ({plain(self.role)}) ")
         t.append(("● " if self.link_ok else "✖ ") + plain(self.link),
                  style="green" if self.link_ok else "bold reverse red")  # fmt: skip
+        if self.filter_text:
+            # Reversed: a queue that shows less than everything must look different.
+            t.append("  ")
+            t.append(f" /{fit(plain(self.filter_text), 24).rstrip()} ", style="bold reverse cyan")
+        if self.news:
+            t.append("  ")
+            t.append(f" {plain(self.news, 60)} ", style="bold reverse red")
         s = self.summary
         if s is not None:
             p1, p2 = (*s.open_by_priority, 0, 0)[:2]
@@ -99,8 +112,6 @@ class StatusBar(Widget):
                 t.append("  unacked ")
                 t.append(since(s.oldest_unacked, self.now), style="bold red")
             t.append(f"  {sparkline(s.rate_history)} {rate(s.events_per_s)}/s")
-        if self.filter_text:
-            t.append(f"  /{plain(self.filter_text)}", style="bold cyan")
         if self.others:
             t.append("  ops: " + " ".join(plain(o) for o in self.others), style="dim")
         # One line, cut to the width: a wrapped status bar would push the queue down.

@@ -4,7 +4,11 @@ A mixin for :class:`console.tui.app.AnsimApp`. Every action picks the selected
 open incident, asks a dialog when it needs more (unit, disposition, note),
 and sends one ``Command``; nothing is queued while the link is down. The
 core answers with a ``Reply``: a refusal is shown in red, a success as a
-short toast ("Dispatched police-07 to I-000012").
+short toast ("Dispatched police-07 to I-000012 (SOS, Gangnam Teheran-ro 5)").
+
+Every toast and dialog names the incident by id, kind and place: `a`, `e` and `c`
+send at once, with no dialog, so the toast that says what was sent is the
+operator's only check that the cursor was where they thought.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from console.tui.screens.dispatch import DispatchScreen
 from console.tui.screens.note import NoteScreen
 from console.tui.screens.resolve import ResolveScreen
 from protocols.schemas import Action, Command, IncidentState, Reply, Role
-from widgets.format import plain
+from widgets.format import KIND_LABEL, plain
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -31,6 +35,16 @@ else:
     _Base = object
 
 SendCommand = Callable[[Command], Awaitable[None]]
+
+# What is being sent, for the toast at the keypress of an action without a dialog.
+SENDING: dict[Action, str] = {
+    Action.ACK: "Acknowledging {incident}",
+    Action.ESCALATE: "Escalating {incident}",
+    Action.CLAIM: "Claiming {incident}",
+    Action.RELEASE: "Releasing {incident}",
+    Action.CANCEL_ESCALATION: "Cancelling the escalation of {incident}",
+    Action.ON_SCENE: "Marking {incident} on scene",
+}
 
 # What an ok Reply means, for the toast: (template with {unit} {incident} {detail}).
 DONE: dict[Action, str] = {
@@ -47,11 +61,18 @@ DONE: dict[Action, str] = {
 }
 
 
-def done_text(command: Command) -> str:
+def describe(inc: IncidentState) -> str:
+    """How a toast or a dialog names an incident: ``I-000017 (SOS, Gangnam Teheran-ro 5)``."""
+    kind = KIND_LABEL.get(inc.kind) or plain(inc.kind, 12)
+    return f"{plain(inc.id)} ({kind}, {plain(inc.district, 40)} {plain(inc.place, 60)})"
+
+
+def done_text(command: Command, about: str | None = None) -> str:
+    """The toast for an accepted command; ``about`` names its incident (see describe)."""
     template = DONE.get(command.action, "{incident}: done")
     return template.format(
         unit=command.responder_id or "?",
-        incident=command.incident_id or "?",
+        incident=about or command.incident_id or "?",
         detail=command.disposition or "",
     )
 
@@ -68,8 +89,13 @@ class CommandActions(_Base):
     _session: str
     _seq: int
     _sent: dict[str, Command]  # cmd_id → command, until its Reply arrives
+    _about: dict[str, str]  # cmd_id → its incident, named for the toasts (describe)
 
     def selected_incident(self) -> IncidentState | None:
+        raise NotImplementedError
+
+    def hold_selection(self) -> None:
+        """The operator acted on the selection: from now on it follows that incident."""
         raise NotImplementedError
 
     def _target(self) -> IncidentState | None:
@@ -81,6 +107,7 @@ class CommandActions(_Base):
         if inc is None:
             self.notify("No open incident selected.", severity="warning")
             return None
+        self.hold_selection()
         if not self.connected or self.send_command is None:
             self.notify("Not connected to the broker: command NOT sent.", severity="error")
             return None
@@ -100,6 +127,7 @@ class CommandActions(_Base):
             **fields,
         )
         self._sent[command.cmd_id] = command
+        self._about[command.cmd_id] = describe(inc)
         self._deliver(command)
         return command
 
@@ -110,25 +138,28 @@ class CommandActions(_Base):
             await self.send_command(command)
         except Exception as exc:  # NotConnected, timeout: say so, never retry silently
             self._sent.pop(command.cmd_id, None)
-            self.notify(plain(f"{command.action} {command.incident_id} NOT sent: {exc}"),
+            about = self._about.pop(command.cmd_id, None) or command.incident_id
+            self.notify(plain(f"{command.action} {about} NOT sent: {exc}"),
                         severity="error", markup=False)  # fmt: skip
 
     def reply_received(self, reply: Reply) -> None:
         command = self._sent.pop(reply.cmd_id, None)
+        about = self._about.pop(reply.cmd_id, None)
         if not reply.ok:
             # Toasts parse markup by default; the reason and the id come from the wire.
             self.notify(f"Refused: {plain(reply.reason) or 'no reason given'}",
-                        title=plain(reply.incident_id), severity="error", timeout=10,
+                        title=about or plain(reply.incident_id), severity="error", timeout=10,
                         markup=False)  # fmt: skip
         elif command is not None:
-            self.notify(plain(done_text(command)), timeout=3, markup=False)
+            self.notify(plain(done_text(command, about)), timeout=3, markup=False)
 
     # --- the actions ------------------------------------------------------------------
 
     def _simple(self, action: Action) -> None:
         inc = self._target()
-        if inc is not None:
-            self.send(action, inc)
+        if inc is not None and self.send(action, inc) is not None:
+            sending = SENDING.get(action, "{incident}")
+            self.notify(sending.format(incident=describe(inc)), timeout=3, markup=False)
 
     def action_ack(self) -> None:
         self._simple(Action.ACK)
@@ -165,18 +196,21 @@ class CommandActions(_Base):
     def action_resolve(self) -> None:
         inc = self._target()
         if inc is not None:
-            self.push_screen(ResolveScreen(inc.id), self._then(Action.RESOLVE, inc, "disposition"))
+            screen = ResolveScreen(inc.id, describe(inc))
+            self.push_screen(screen, self._then(Action.RESOLVE, inc, "disposition"))
 
     def action_false_alarm(self) -> None:
         inc = self._target()
         if inc is not None:
-            question = ConfirmScreen(f"Close {inc.id} as a false alarm?", inc.title)
+            question = ConfirmScreen(f"Close {describe(inc)} as a false alarm?", inc.title)
             self.push_screen(question, self._then(Action.FALSE_ALARM, inc))
 
     def action_note(self) -> None:
         inc = self._target()
         if inc is not None:
-            self.push_screen(NoteScreen(inc.id), self._then(Action.NOTE, inc, "text"))
+            self.push_screen(
+                NoteScreen(inc.id, describe(inc)), self._then(Action.NOTE, inc, "text")
+            )
 
     def _then(
         self, action: Action, inc: IncidentState, field: str | None = None

@@ -8,6 +8,10 @@ Data flow: the link worker decodes into the StateStore as messages arrive; a
 timer at [console] fps drains what changed and repaints only that; a second
 timer ticks the ages once a second. Tests build the app with a ready store, a
 frozen ``clock`` and a ``send_command`` that records, and no broker.
+
+The selection is an incident: the queue follows it through every re-sort and
+only the operator moves it. A new P1 is announced in the status bar (and by the
+bell, see ``bell.BellPolicy``) without taking the cursor; `space` jumps to it.
 """
 
 from __future__ import annotations
@@ -28,16 +32,21 @@ from textual.widgets import ContentSwitcher, Footer, Input
 
 from console.config import Config
 from console.tui.actions import CommandActions, SendCommand
+from console.tui.bell import BellPolicy
 from console.tui.colors import native_ansi
 from console.tui.commands import AnsimCommands
 from console.tui.messages import LinkStateChanged, ReplyReceived
-from console.tui.screens.confirm import ConfirmScreen
+from console.tui.panes import PaneSwitch
+from console.tui.presence import others_online
+from console.tui.quitting import LocalCity, ask_quit
 from console.tui.screens.frames import ConsoleScreen
-from console.tui.screens.help import HelpScreen
-from console.tui.state_store import Filter, StateStore
+from console.tui.screens.help import HelpScreen, help_rows
+from console.tui.selection import SelectionWatch
+from console.tui.state_store import StateStore
 from protocols.schemas import Command, IncidentState, Role
 from widgets.alert_queue import AlertQueue
 from widgets.camera_grid import CameraGrid
+from widgets.closed_list import ClosedIncidentList
 from widgets.format import plain
 from widgets.incident_detail import IncidentDetail
 from widgets.mini_map import MapPoint, MiniMap
@@ -49,14 +58,9 @@ CHANGING: frozenset[str] = frozenset(
     {"ack", "dispatch", "resolve", "false_alarm", "escalate", "note", "claim", "release",
      "cancel_escalation", "on_scene"}
 )  # fmt: skip
-PANES: dict[str, str] = {
-    "queue": "pane-queue",
-    "cameras": "pane-cameras",
-    "responders": "pane-responders",
-}
 
 
-class AnsimApp(CommandActions, App[int]):
+class AnsimApp(SelectionWatch, PaneSwitch, CommandActions, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "Ansim"
     COMMANDS: ClassVar[set[Any]] = {AnsimCommands}
@@ -71,6 +75,18 @@ class AnsimApp(CommandActions, App[int]):
             tooltip="Command palette: every action by name",
             show=False,
             id="palette",
+        ),
+        # Textual adds its own ctrl+p only when no binding names the palette action, so
+        # `:` above took it away: bound here again, priority like Textual's (an Input
+        # focused still opens the palette).
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Commands",
+            tooltip="Command palette: every action by name",
+            show=False,
+            priority=True,
+            id="palette.ctrl",
         ),
         Binding(
             "slash",
@@ -90,6 +106,7 @@ class AnsimApp(CommandActions, App[int]):
         Binding("1", "pane('queue')", "Queue pane", show=False, id="pane.queue"),
         Binding("2", "pane('cameras')", "Camera pane", show=False, id="pane.cameras"),
         Binding("3", "pane('responders')", "Responder pane", show=False, id="pane.responders"),
+        Binding("4", "pane('closed')", "Closed incidents", show=False, id="pane.closed"),
         Binding(
             "enter",
             "details",
@@ -103,7 +120,7 @@ class AnsimApp(CommandActions, App[int]):
             "d",
             "dispatch",
             "Dispatch",
-            tooltip="Dispatch a unit (nearest free one preselected)",
+            tooltip="Dispatch a unit (fastest free one preselected)",
             id="dispatch",
         ),
         Binding("r", "resolve", "Resolve", tooltip="Resolve with a disposition", id="resolve"),
@@ -112,6 +129,14 @@ class AnsimApp(CommandActions, App[int]):
         Binding("n", "note", "Note", tooltip="Add a note to the record", id="note"),
         Binding(
             "c", "claim", "Claim", tooltip="Take ownership of the incident", show=False, id="claim"
+        ),
+        Binding(
+            "space",
+            "jump_new_p1",
+            "New P1",
+            tooltip="Select the newest new P1 (announced in the status bar)",
+            show=False,
+            id="jump.p1",
         ),
         Binding("q", "quit_confirm", "Quit", tooltip="Quit (asks first)", id="quit"),
         # Textual's ctrl+q quits at once; in a control room it asks like `q` does.
@@ -140,8 +165,10 @@ class AnsimApp(CommandActions, App[int]):
         keymap: Mapping[str, str] | None = None,
         child_news: Callable[[], list[str]] | None = None,
         ansi_color: bool | None = None,
+        local_city: LocalCity | None = None,
     ) -> None:
         super().__init__(ansi_color=ansi_color)
+        self.local_city = local_city  # the all-in-one: what quitting may leave running
         self._child_news = child_news  # the all-in-one launcher: children that died
         self._child_alarms: list[str] = []
         self.cfg = cfg or Config()
@@ -158,8 +185,14 @@ class AnsimApp(CommandActions, App[int]):
         self._session = secrets.token_hex(3)
         self._seq = 0
         self._sent: dict[str, Command] = {}
-        self._seen: set[str] = set()
+        self._about: dict[str, str] = {}
+        self.bell_policy = BellPolicy(self.cfg.console)
+        self._last_seen: dict[str, IncidentState] = {}  # open incidents as last drawn
+        self._fresh_p1: list[str] = []  # new P1s announced and not yet seen to, newest last
+        self._lost_while_typing: str | None = None
+        self._shown_id: str | None = None  # the incident the detail pane shows
         self._pane = "queue"
+        self._queue_query = ""
         self._dirty: set[str] = set()  # panes with changes not yet drawn (they were hidden)
         self.selected_id: str | None = None
         self._can_change: bool | None = None  # what the footer last showed: a selection to act on
@@ -176,6 +209,7 @@ class AnsimApp(CommandActions, App[int]):
         self.mini_map = MiniMap(id="map")
         self.grid = CameraGrid(id="pane-cameras")
         self.board = ResponderBoard(id="pane-responders")
+        self.closed_view = ClosedIncidentList(id="pane-closed")
         self.panes = ContentSwitcher(initial="pane-queue", id="panes")
         self.queue_pane = Vertical(id="pane-queue")
         self.filter_box = Input(
@@ -190,8 +224,11 @@ class AnsimApp(CommandActions, App[int]):
                     yield self.mini_map
             yield self.grid
             yield self.board
+            yield self.closed_view
         yield self.filter_box
-        yield Footer(compact=True)
+        # The palette has its own keys (`:`, ctrl+p, in the help): at 80 columns the
+        # footer has no room to dock it at the right, over the commands.
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         if self._keymap:
@@ -203,6 +240,9 @@ class AnsimApp(CommandActions, App[int]):
             link="connected" if self.connected else ("connecting" if self._connect else "offline"),
             link_ok=self.connected,
         )
+        # What the store already holds is the picture the console starts with, not news.
+        self._last_seen = {i.id: i for i in self.store.incidents.values()
+                           if not i.status.is_closed}  # fmt: skip
         self.store.mark_all_changed()  # draw what the store already holds
         self.drain()
         self.tick()
@@ -215,6 +255,7 @@ class AnsimApp(CommandActions, App[int]):
         from console.tui.link import Link  # the network stack only when it is used
 
         link = Link(self.cfg, self.operator, self.role, self.store, self.post_message, self.clock)
+        self.link = link  # ask_quit says goodbye on it before the app exits
         self.send_command = link.send
         await link.run()
 
@@ -228,34 +269,27 @@ class AnsimApp(CommandActions, App[int]):
         if not self._gc_frozen and self.connected and not self.store.resyncing:
             self._freeze_gc()
         changes = self.store.drain()
-        if not changes:
-            return
         queue = self.queue
+        if not changes:
+            self._end_start_up()
+            return
         with self.batch_update():
             if changes.incidents or changes.order:
                 queue.update_rows(changes.incidents, changes.order)
-                self._ring_for_new_p1(changes.incidents)
+                self._watch(changes.incidents)
+                self._end_start_up()
                 if self.selected_id in changes.incidents or self.selected_id != queue.selected_id:
                     self._show_selected()
             if changes.cameras:
                 self._dirty.add("cameras")
             if changes.responders:
                 self._dirty.add("responders")
+            if changes.closed:
+                self._dirty.add("closed")
             if changes.summary or changes.presence:
-                others = [p.operator for p in self.store.presence.values()
-                          if p.online and p.operator != self.operator]  # fmt: skip
+                others = others_online(self.store.presence, None, self.operator, self.clock())
                 self.status_bar.update_state(summary=self.store.summary, others=others)
             self._draw_pane()
-
-    def _draw_pane(self) -> None:
-        """Hidden panes are redrawn when shown, not at every frame of a storm."""
-        if self._pane == "cameras" and "cameras" in self._dirty:
-            self.grid.set_cameras(self.store.cameras)
-        elif self._pane == "responders" and "responders" in self._dirty:
-            self.board.set_responders(self.store.responders)
-        else:
-            return
-        self._dirty.discard(self._pane)
 
     def _freeze_gc(self) -> None:
         """Take what start-up built out of the cyclic GC's reach, once the picture is in.
@@ -276,7 +310,9 @@ class AnsimApp(CommandActions, App[int]):
         now = self.clock()
         self._report_dead_children()
         self.queue.tick(now)
-        self.status_bar.update_state(now=now)
+        # Presence expires (a seat that died without its last will): re-read every second.
+        others = others_online(self.store.presence, None, self.operator, now)
+        self.status_bar.update_state(now=now, others=others)
         self.grid.tick(now)
         self.board.tick(now)
         detail = self.detail
@@ -291,21 +327,17 @@ class AnsimApp(CommandActions, App[int]):
         if news:
             self.status_bar.update_state(local_alarms=self._child_alarms)
 
-    def _ring_for_new_p1(self, changed: set[str]) -> None:
-        ring = False
-        for incident_id in changed - self._seen:  # only the new ones: a storm is mostly updates
-            inc = self.store.incidents.get(incident_id)
-            if inc is not None:
-                self._seen.add(incident_id)
-                ring = ring or (inc.priority == 1 and not inc.status.is_closed)
-        if ring and self.cfg.console.bell:
-            self.bell()
-
     def _show_selected(self) -> None:
         self.selected_id = self.queue.selected_id
         inc = self.store.incidents.get(self.selected_id) if self.selected_id else None
         self.detail.show(inc, self.clock(), self.store.responders)
+        if self.selected_id != self._shown_id:  # another incident: open it at its top
+            self._shown_id = self.selected_id
+            self.detail.scroll_home(animate=False)
+            if self._fresh_p1:
+                self._show_news()
         self.mini_map.show(*self._map_points(inc))
+        self.board.set_focus(*((inc.lat, inc.lon) if inc else (None, None)))
         # The footer dims the commands when nothing can be acted on; refreshing the
         # bindings recomposes it (a dozen widgets mounted), so only when that flips.
         can_change = self.selected_incident() is not None
@@ -337,6 +369,8 @@ class AnsimApp(CommandActions, App[int]):
     @on(AlertQueue.Selected)
     def _selected(self, event: AlertQueue.Selected) -> None:
         self._show_selected()
+        if event.lost is not None and event.lost != event.incident_id:
+            self._report_lost(event.lost, event.incident_id, typing=self.filter_box.has_focus)
 
     @on(CameraGrid.CameraChosen)
     def _camera_chosen(self, event: CameraGrid.CameraChosen) -> None:
@@ -390,92 +424,33 @@ class AnsimApp(CommandActions, App[int]):
         return None if inc is None or inc.status.is_closed else inc
 
     def action_help(self) -> None:
-        # Group keys bound to the same action (j and down), app keys first: the
-        # operator's commands matter more than the cursor keys of a widget.
-        rows: dict[tuple[bool, str, str], tuple[list[str], bool]] = {}
-        for key, active in self.screen.active_bindings.items():
-            binding = active.binding
-            if not binding.description or binding.system:
-                continue
-            group = (
-                active.node is not self,
-                binding.action,
-                binding.tooltip or binding.description,
-            )
-            keys, _ = rows.setdefault(group, ([], active.enabled))
-            shown = self.get_key_display(binding.with_key(key))
-            if shown not in keys:
-                keys.append(shown)
-        lines = [(" ".join(keys), group[2], enabled)
-                 for group, (keys, enabled) in sorted(rows.items(), key=lambda r: r[0][0])]  # fmt: skip
-        lines.append(("ctrl+p", "Command palette (also :)", True))
+        lines = help_rows(self, self.screen.active_bindings)
         self.push_screen(HelpScreen(lines, title=f"Keys — {self._pane} pane ({self.role.value})"))
-
-    def action_pane(self, pane: str) -> None:
-        self._pane = pane
-        self.panes.current = PANES[pane]
-        self._draw_pane()
-        {"queue": self.queue, "cameras": self.grid, "responders": self.board}[pane].focus()
-        self.refresh_bindings()
 
     def action_details(self) -> None:
         pane = self.queue_pane
         pane.add_class("-detail")
         self.detail.focus()
 
-    def action_filter(self) -> None:
-        box = self.filter_box
-        box.display = True
-        box.focus()
-
-    def apply_filter(self, text: str) -> None:
-        box = self.filter_box
-        box.value = text
-        self._set_filter(text)
-
-    def action_set_filter(self, text: str) -> None:
-        self.apply_filter(text)
-
-    def action_clear_filter(self) -> None:
-        self.apply_filter("")
-
-    def _set_filter(self, text: str) -> None:
-        self.store.set_filter(Filter.parse(text, self.store.districts()) if text else Filter())
-        self.status_bar.update_state(filter_text=self.store.filter.describe())
-        self.drain()
-
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self._set_filter(event.value)
+        self.filter_typed(event.value)
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.input.display = False
-        self.queue.focus()
-
-    def action_back_out(self) -> None:
-        box = self.filter_box
-        pane = self.queue_pane
-        if box.has_focus or (self.store.filter.active and not pane.has_class("-detail")):
-            box.display = False
-            self.apply_filter("")
-            self.queue.focus()
-        elif pane.has_class("-detail"):
-            pane.remove_class("-detail")
-            self.queue.focus()
+        self.pane_widget().focus()
+        self._report_lost_while_typing()
 
     def action_quit_confirm(self) -> None:
-        def done(yes: bool | None) -> None:
-            if yes:
-                self.exit(0)
-
-        self.push_screen(ConfirmScreen("Quit Ansim?", "Incidents stay with the core."), done)
+        ask_quit(self)
 
 
 def run(
     args: argparse.Namespace,
     cfg: Config,
     child_news: Callable[[], list[str]] | None = None,
+    local_city: LocalCity | None = None,
 ) -> int:
     """`ansim console`: connect to the configured broker and run until the operator quits.
 
@@ -485,6 +460,6 @@ def run(
     operator = getattr(args, "operator", None) or cfg.operator.id
     role = getattr(args, "role", None) or cfg.operator.role
     app = AnsimApp(cfg, operator=operator, role=role, connect=True, child_news=child_news,
-                   ansi_color=native_ansi(cfg.console.colors))  # fmt: skip
+                   ansi_color=native_ansi(cfg.console.colors), local_city=local_city)  # fmt: skip
     result = app.run()
     return int(result or 0)

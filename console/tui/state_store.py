@@ -2,7 +2,7 @@
 
 Pure (no Textual, no I/O, no clock): the link feeds it topic + payload, the UI
 drains what changed at its own frame rate. Open incidents are kept as a sorted
-list of keys (priority, escalated first, age, id) maintained with ``bisect``,
+list of keys (standing, escalated first, age, id; see ``sort_key``) kept with ``bisect``,
 so one update costs O(log n) plus a memmove and a view of 100,000 incidents is
 never re-sorted as a whole; a filtered view is maintained the same way and
 rebuilt only when the filter itself changes.
@@ -25,6 +25,7 @@ from typing import Any
 
 from protocols import codec, topics
 from protocols.schemas import (
+    ClosedList,
     DistrictCameras,
     IncidentState,
     IncidentStatus,
@@ -56,8 +57,14 @@ _STATUS_WORDS: dict[str, IncidentStatus] = {
 
 
 def sort_key(incident: IncidentState) -> SortKey:
-    """Most urgent first: priority, then escalated, then oldest, then id for stability."""
-    return (incident.priority, 0 if incident.escalated else 1, _when(incident.created), incident.id)
+    """Most urgent first: standing, then escalated, then oldest, then id for stability.
+
+    An escalated incident stands one priority higher: an escalated P2 sorts with the
+    P1s, ahead of those not escalated (P1!, P2!, P1, P3!, P2, ...). Escalation is a
+    person or an SLA saying "this one now", so it must not stay below every P1 that
+    nobody escalated; an unanswered P1 escalates by SLA and rises above it again."""
+    standing = max(1, incident.priority - 1) if incident.escalated else incident.priority
+    return (standing, 0 if incident.escalated else 1, _when(incident.created), incident.id)
 
 
 def _when(created: float) -> float:
@@ -143,11 +150,12 @@ class Changes:
     summary: bool = False
     shelters: bool = False
     presence: bool = False
+    closed: bool = False  # the list of recently closed incidents
 
     def __bool__(self) -> bool:
         return bool(
             self.incidents or self.order or self.cameras or self.responders
-            or self.summary or self.shelters or self.presence
+            or self.summary or self.shelters or self.presence or self.closed
         )  # fmt: skip
 
 
@@ -172,6 +180,11 @@ class IncidentView:
         i = bisect.bisect_left(keys, key)
         return i if i < len(keys) and keys[i] == key else None
 
+    def index_after(self, incident: IncidentState) -> int:
+        """Row where ``incident`` would be in queue order, whether or not it is there:
+        the row of its neighbour once it left (closed or filtered out). O(log n)."""
+        return bisect.bisect_left(self._store._visible_keys(), sort_key(incident))
+
 
 class StateStore:
     def __init__(self) -> None:
@@ -183,6 +196,7 @@ class StateStore:
         self.responders: dict[str, ResponderState] = {}
         self.summary: Summary | None = None
         self.shelters: ShelterList | None = None
+        self.closed: ClosedList | None = None
         self.presence: dict[str, Presence] = {}
         self.version = 0
         self.rejected = 0
@@ -230,6 +244,8 @@ class StateStore:
                 self.apply(codec.decode(payload, Summary))
             elif topic == topics.STATE_SHELTERS:
                 self.apply(codec.decode(payload, ShelterList, max_bytes=codec.MAX_STATE_PAYLOAD))
+            elif topic == topics.STATE_CLOSED:
+                self.apply(codec.decode(payload, ClosedList, max_bytes=codec.MAX_STATE_PAYLOAD))
             elif topic.startswith(_PRESENCE):
                 self.apply(codec.decode(payload, Presence))
             else:
@@ -257,6 +273,9 @@ class StateStore:
         elif isinstance(message, ShelterList):
             self.shelters = message
             self._changes.shelters = True
+        elif isinstance(message, ClosedList):
+            self.closed = message
+            self._changes.closed = True
         elif isinstance(message, Presence):
             self.presence[message.operator] = message
             self._changes.presence = True
@@ -431,6 +450,7 @@ class StateStore:
         self._changes.order = True
         self._changes.cameras = self._changes.responders = True
         self._changes.summary = self._changes.presence = self._changes.shelters = True
+        self._changes.closed = True
 
     def drain(self) -> Changes:
         """What changed since the last drain (and forget it)."""

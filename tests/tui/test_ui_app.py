@@ -199,24 +199,27 @@ async def test_cursor_follows_the_selected_incident_across_resorts() -> None:
         assert queue.selected_id == queue.rows[0].id != "I-000040"
 
 
-async def test_cursor_stays_on_top_until_the_operator_moves_it() -> None:
-    """At start-up the picture arrives row by row: the cursor must not ride down with it."""
+async def test_cursor_stays_on_top_only_while_the_start_up_picture_arrives() -> None:
+    """At start-up the picture arrives row by row: the cursor must not ride down with the
+    first incident. Once the picture is in, the selection follows its incident."""
     store = make_store()
+    store.begin_resync()  # the retained picture is still arriving
     app, _ = make_app(store)
     async with app.run_test(size=SIZE) as pilot:
         queue = app.query_one(AlertQueue)
         top = queue.rows[0].id
-        newest = msgspec.structs.replace(
-            store.incidents[queue.rows[len(queue.rows) - 1].id], priority=1, escalated=True
-        )
+        newest = msgspec.structs.replace(store.incidents["I-000040"], priority=1, escalated=True)
         store.apply(newest)  # now sorts above everything
         await pilot.pause(0.2)
-        assert queue.cursor == 0 and queue.selected_id == newest.id != top
-        await pilot.press("j")  # the operator chooses: from now on the choice is followed
-        chosen = queue.selected_id
+        assert queue.pinned_to_top and queue.cursor == 0 and queue.selected_id == newest.id != top
+        for inc in list(store.incidents.values()):  # the rest of the retained picture
+            store.apply(inc)
+        store.end_resync()  # the picture is in: from now on nothing but the operator moves it
+        await pilot.pause(0.2)
+        assert not queue.pinned_to_top
         store.apply(msgspec.structs.replace(store.incidents[top], escalated=True, created=0.0))
         await pilot.pause(0.2)
-        assert queue.selected_id == chosen
+        assert queue.rows[0].id == top and queue.selected_id == newest.id
 
 
 async def test_enter_opens_details_and_camera_enter_filters() -> None:
@@ -266,15 +269,23 @@ async def test_ok_reply_shows_what_was_done() -> None:
                                 incident_id="I-000001"))
         )  # fmt: skip
         await pilot.pause()
-        assert "Dispatched police-07 to I-000001" in notes(app)
+        assert "Dispatched police-07 to I-000001 (SOS, Gangnam Yeoksam-ro 12)" in notes(app)
         assert app._sent == {}
 
 
-async def test_responder_board_lists_busy_units_first() -> None:
+async def test_responder_board_lists_nearest_to_the_selection_then_busy_first() -> None:
     app, _ = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         await pilot.pause()
+        inc = app.store.incidents[app.queue.selected_id or ""]
+        distances = [app.board.distance_to(u.id) for u in app.board.units]
+        on_duty = [d for u, d in zip(app.board.units, distances, strict=True)
+                   if str(u.status) != "off-duty"]  # fmt: skip
+        assert app.board.focus_point == (inc.lat, inc.lon)
+        assert on_duty == sorted(on_duty, key=lambda d: d or 0.0)
+        assert str(app.board.units[-1].status) == "off-duty"
+        app.board.set_focus(None)  # nothing selected: the busy units first
         statuses = [str(u.status) for u in app.board.units]
         assert statuses == ["on-scene", "en-route", "dispatched", "available", "available",
                             "off-duty"]  # fmt: skip

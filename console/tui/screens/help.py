@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -13,6 +13,29 @@ from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
 from console.tui.screens.frames import ConsoleModal
+
+if TYPE_CHECKING:
+    from textual.app import App
+    from textual.binding import ActiveBinding
+
+
+def help_rows(app: App[Any], active: Mapping[str, ActiveBinding]) -> list[tuple[str, str, bool]]:
+    """(keys, description, enabled) of the active bindings, app keys first.
+
+    Keys bound to one action (j and down, `:` and ctrl+p) share a row: the operator's
+    commands matter more than the cursor keys of a widget, so those come after."""
+    rows: dict[tuple[bool, str, str], tuple[list[str], bool]] = {}
+    for key, bound in active.items():
+        binding = bound.binding
+        if not binding.description or binding.system:
+            continue
+        group = (bound.node is not app, binding.action, binding.tooltip or binding.description)
+        keys, _ = rows.setdefault(group, ([], bound.enabled))
+        shown = app.get_key_display(binding.with_key(key))
+        if shown not in keys:
+            keys.append(shown)
+    return [(" ".join(keys), group[2], enabled)
+            for group, (keys, enabled) in sorted(rows.items(), key=lambda r: r[0][0])]  # fmt: skip
 
 
 class HelpScreen(ConsoleModal[None]):

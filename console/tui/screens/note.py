@@ -19,13 +19,15 @@ class NoteScreen(ConsoleModal[str | None]):
         Binding("escape", "cancel", "Cancel", id="dialog.cancel")
     ]
 
-    def __init__(self, incident_id: str) -> None:
+    def __init__(self, incident_id: str, about: str = "") -> None:
+        """``about``: the incident named in full (id, kind, place), shown in the title."""
         super().__init__()
-        self.incident_id = incident_id
+        self.incident_id, self.about = incident_id, about
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"Note for {plain(self.incident_id)}", classes="dialog-title", markup=False)
+            title = f"Note for {plain(self.about or self.incident_id)}"
+            yield Label(title, classes="dialog-title", markup=False)
             yield Input(placeholder="what happened, who called, …", max_length=4000, id="note")
             yield Label("[b]enter[/b] save   [b]esc[/b] cancel", classes="dialog-keys")
 

@@ -31,14 +31,15 @@ class ResolveScreen(ConsoleModal[str | None]):
         Binding("escape", "cancel", "Cancel", id="dialog.cancel")
     ]
 
-    def __init__(self, incident_id: str) -> None:
+    def __init__(self, incident_id: str, about: str = "") -> None:
+        """``about``: the incident named in full (id, kind, place), shown in the title."""
         super().__init__()
-        self.incident_id = incident_id
+        self.incident_id, self.about = incident_id, about
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"Resolve {plain(self.incident_id)}: disposition", classes="dialog-title",
-                        markup=False)  # fmt: skip
+            title = f"Resolve {plain(self.about or self.incident_id)}: disposition"
+            yield Label(title, classes="dialog-title", markup=False)
             yield VimOptionList(*DISPOSITIONS, id="dispositions")
             yield Label("[b]j/k[/b] choose   [b]enter[/b] resolve   [b]esc[/b] cancel",
                         classes="dialog-keys")  # fmt: skip
