@@ -31,6 +31,7 @@ from widgets.format import (
     countdown,
     fit,
     fit_middle,
+    place_label,
     plain,
     plausible_time,
     priority,
@@ -294,7 +295,7 @@ class AlertQueue(LineList):
         pri_style = _ESCALATED if incident.escalated else PRIORITY_STYLE.get(incident.priority)
         pri = priority(incident.priority) + ("!" if incident.escalated else " ")
         # Every text of the row comes from the wire: plain() before it reaches a segment.
-        where = f"{plain(incident.district)} {plain(incident.place)}"
+        where = place_label(incident.district, incident.place)
         left = cells(
             (pri, pri_style),
             (" ", None),

@@ -105,10 +105,12 @@ class CameraGrid(ScrollView, can_focus=True, inherit_bindings=False):
         d = self.districts[di]
         row = line - self._starts[di] - 1
         if row < 0:
+            # Each count behind its glyph: the header is the legend, so no separate legend
+            # line has to fit in 80 columns.
             text = (
-                f"{plain(d.district)}  {len(d.cameras)} cams  {count(d.online)} online"
-                f"  {count(d.offline)} offline  {count(d.tampered)} tampered"
-                f"  {count(d.alarm)} alarm"
+                f"{plain(d.district)}  {len(d.cameras)} cams  · {count(d.online)} online"
+                f"  o {count(d.offline)} offline  T {count(d.tampered)} tampered"
+                f"  ! {count(d.alarm)} alarm"
             )
             selected = di == self.district_index
             head = self.get_component_rich_style("camera-grid--district") if selected else _HEADER
@@ -131,10 +133,7 @@ class CameraGrid(ScrollView, can_focus=True, inherit_bindings=False):
         cam = d.cameras[self.camera_index]
         seen = f", seen {since(cam.last_seen, self.now)} ago" if cam.last_seen else ""
         # A camera's id, name and status are the source's words: plain() keeps them text.
-        return (
-            f"{plain(cam.id)} {plain(cam.name)} [{plain(cam.status)}]{seen}"
-            "  · = online o off T tamper ! alarm"
-        )
+        return f"{plain(cam.id)} {plain(cam.name)} [{plain(cam.status)}]{seen}"
 
     def on_focus(self) -> None:
         self.refresh()

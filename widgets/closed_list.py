@@ -30,6 +30,8 @@ from widgets.format import (
     age,
     clock_time,
     fit,
+    fit_middle,
+    place_label,
     plain,
     plausible_time,
     priority,
@@ -188,7 +190,7 @@ class ClosedIncidentList(LineList):
     def render_row(self, index: int, width: int) -> Strip:
         r = self.records[index]
         lay = _layout(width)
-        where = f"{plain(r.district)} {plain(r.place)}"
+        where = place_label(r.district, r.place)
         parts: list[tuple[str, Style | None]] = [
             (closed_time(r.closed_at).rjust(TIME_W) + " " + fit(plain(r.id), ID_W) + " ", None),
             (fit(priority(r.priority), PRI_W), PRIORITY_STYLE.get(r.priority)),
@@ -199,7 +201,7 @@ class ClosedIncidentList(LineList):
         ]
         if lay.owner:
             by = plain(r.closed_by or r.owner)
-            parts.append((" " + fit(by or "-", lay.owner), None if by else _DIM))
+            parts.append((" " + fit_middle(by or "-", lay.owner), None if by else _DIM))
         if lay.took:
             known = plausible_time(r.created) and plausible_time(r.closed_at)
             took = age(r.closed_at - r.created) if known else PLACEHOLDER
@@ -209,7 +211,7 @@ class ClosedIncidentList(LineList):
             label = (
                 plain(units[0]) + (f"+{len(units) - 1}" if len(units) > 1 else "") if units else "-"
             )
-            parts.append((" " + fit(label, lay.units), None if units else _DIM))
+            parts.append((" " + fit_middle(label, lay.units), None if units else _DIM))
         if lay.title:
             parts.append((" " + fit(plain(r.title), lay.title), None))
         return cells(*parts)

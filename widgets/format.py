@@ -255,3 +255,15 @@ def countdown(deadline: object, now: float) -> str:
         return PLACEHOLDER
     left = deadline - now  # type: ignore[operator]  # plausible_time: a real number
     return age(left) if left > -1 else "-" + age(-left)  # never "-0s"
+
+
+def place_label(district: str, place: str) -> str:
+    """District and place for a narrow column: Seoul's "-gu" dropped, and the district
+    left out when the place already starts with it ("Dongdaemun underpass 0004", not
+    "Dongdaemun-gu Dongdaemun underpass 0004", which 80 columns cut to the same text
+    for every camera of the district)."""
+    district, place = plain(district), plain(place)
+    base = district.removesuffix("-gu")
+    if place.lower().startswith(base.lower()) and base:
+        return place
+    return f"{base} {place}".strip()

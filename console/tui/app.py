@@ -402,7 +402,9 @@ class AnsimApp(SelectionWatch, PaneSwitch, CommandActions, App[int]):
         if action in CHANGING:
             if self.role == Role.OBSERVER:
                 return False
-            if self._pane != "queue" or self.selected_incident() is None:
+            if self._pane != "queue":  # hidden: the other panes' own keys need the footer
+                return False
+            if self.selected_incident() is None:
                 return None
         if action == "details" and self._pane != "queue":
             return None

@@ -83,7 +83,7 @@ async def test_at_80x24_newest_first_and_every_line_fits() -> None:
         assert drawn[0].rstrip().endswith("By")
         first = drawn[1]
         assert first.startswith(" " + closed_time(NOW - 600)) and "I-000001" in first
-        assert "SOS" in first and "DONE" in first and "Mapo-gu Sejong" in first
+        assert "SOS" in first and "DONE" in first and "Mapo Sejong" in first
         assert "escorted home" in first and first.rstrip().endswith("op2")
         assert "FALSE" in drawn[3] and "pocket dial" in drawn[3]
         assert view.describe() == "latest 30 of 340 closed in 24 h"

@@ -68,3 +68,13 @@ def test_every_column_fits_at_80_columns() -> None:
     assert lay.sla and lay.owner >= 11 and lay.responder and lay.where >= 20
     narrow = _layout(60)
     assert narrow.sla and not narrow.responder and not narrow.owner
+
+
+def test_place_label_keeps_what_tells_two_cameras_apart() -> None:
+    from widgets.format import place_label
+
+    assert place_label("Dongdaemun-gu", "Dongdaemun underpass 0004") == "Dongdaemun underpass 0004"
+    assert place_label("Mapo-gu", "Hongik-ro 20") == "Mapo Hongik-ro 20"
+    assert place_label("Gangnam", "Teheran-ro 5") == "Gangnam Teheran-ro 5"
+    assert place_label("", "") == ""
+    assert "\x1b" not in place_label("Jongno-gu\x1b[31m", "x\x1b[2J")  # wire text: plain

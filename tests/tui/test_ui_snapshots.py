@@ -15,7 +15,7 @@ import pytest
 from textual.pilot import Pilot
 
 from console.tui.app import AnsimApp
-from protocols.schemas import IncidentStatus
+from protocols.schemas import ClosedIncident, ClosedList, IncidentKind, IncidentStatus
 from tests.tui.ui_fixtures import NOW, Recorder, clock, make_store
 
 # Wall-clock times in the detail are local time: pin the zone so the pictures
@@ -81,3 +81,70 @@ def test_empty_filtered_queue_says_why_at_80x24(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(app(), terminal_size=(80, 24), run_before=filtered)
+
+
+def closed_app() -> AnsimApp:
+    """The fixture city with three incidents closed in the last hour."""
+    store = make_store()
+    records = tuple(
+        ClosedIncident(
+            id=f"I-00009{n}",
+            kind=kind,
+            priority=pri,
+            status=status,
+            district=district,
+            place=place,
+            title=title,
+            created=NOW - 3600 + n * 60,
+            closed_at=NOW - 600 * n,
+            disposition=disposition,
+            owner="op2",
+            responders=units,
+            closed_by="office-mapo" if n == 2 else "op2",
+        )
+        for n, kind, pri, status, district, place, title, disposition, units in (
+            (
+                1,
+                IncidentKind.SOS,
+                1,
+                IncidentStatus.RESOLVED,
+                "Mapo-gu",
+                "Sejong-daero 1",
+                "SOS: panic button",
+                "escorted home",
+                ("police-02",),
+            ),
+            (
+                2,
+                IncidentKind.CCTV,
+                2,
+                IncidentStatus.FALSE_ALARM,
+                "Jongno-gu",
+                "Jongno pole 7",
+                "Fight at Jongno pole 7",
+                "two friends play-fighting",
+                (),
+            ),
+            (
+                3,
+                IncidentKind.CAMERA_FAULT,
+                4,
+                IncidentStatus.RESOLVED,
+                "Gangnam-gu",
+                "Gangnam pole 3",
+                "Camera Gangnam pole 3 offline",
+                "back online",
+                (),
+            ),
+        )
+    )
+    store.apply(ClosedList(ts=NOW, incidents=records, total=3, window_s=86400.0))
+    return AnsimApp(store=store, operator="op1", send_command=Recorder(), clock=clock)
+
+
+def test_units_pane_nearest_first_with_its_own_filter_at_80x24(snap_compare: Any) -> None:
+    assert snap_compare(app(), terminal_size=(80, 24), press=["3", "slash", *"police", "enter"])
+
+
+def test_closed_pane_searched_at_80x24(snap_compare: Any) -> None:
+    assert snap_compare(closed_app(), terminal_size=(80, 24), press=["4", "slash", *"op2"])
