@@ -353,9 +353,14 @@ async def publish_summary(transport: Transport, summary: Summary) -> None:
 
 
 def everything(engine: Engine) -> Dirty:
-    """All state, for the first publication after a start."""
+    """All state, for the first publication after a start or a (re)connect.
+
+    Also a retained delete for every recently closed incident: a broker that missed a
+    close (it was down, or the parties were on another one meanwhile) still holds that
+    incident as open, and consoles take the retained picture as the whole truth."""
     return Dirty(
         incidents=set(engine.open_incident_ids()),
+        closed=set(engine.closed_incident_ids()),
         districts=set(engine.districts()),
         responders=set(engine.responder_ids()),
         closed_list=True,

@@ -191,6 +191,10 @@ class Engine:
     def open_incident_ids(self) -> list[str]:
         return self.read.open_incident_ids()
 
+    def closed_incident_ids(self) -> list[str]:
+        """The most recent closed incidents (up to ``incidents.MAX_CLOSED``), oldest first."""
+        return list(self.ctx.st.closed)
+
     def districts(self) -> list[str]:
         """Districts that have cameras, sorted."""
         return self.read.districts()
