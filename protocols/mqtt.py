@@ -25,8 +25,8 @@ import logging
 import math
 import ssl
 import time
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Final, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 
 import aiomqtt
 import paho.mqtt.client as paho
@@ -34,6 +34,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from protocols.mqtt_brokers import BrokerRing, format_address, wait_for_preferred
 from protocols.mqtt_connection import _Connection
 from protocols.mqtt_stream import MessageStream
 from protocols.mqtt_types import (
@@ -48,6 +49,7 @@ from protocols.mqtt_types import (
     backoff_delay,
     describe_error,
 )
+from protocols.mqtt_waits import CONNECT_TIMEOUT_S, _subscribe, _unless_lost, _wait
 
 __all__ = [
     "ConnectionState",
@@ -65,9 +67,6 @@ __all__ = [
 
 log = logging.getLogger("ansim.mqtt")
 
-T = TypeVar("T")
-
-CONNECT_TIMEOUT_S: Final = 10.0
 DISCONNECT_TIMEOUT_S: Final = 5.0
 
 
@@ -89,7 +88,10 @@ class Transport:
     ) -> None:
         if persistent and not client_id:
             raise ValueError("a persistent session needs a fixed client id")
-        self.settings = settings
+        self.configured = settings  # as given: every broker, in the order of preference
+        self._ring = BrokerRing(settings.brokers)
+        self._back_to: int | None = None  # set when an earlier broker answered the check
+        self.settings = self._ring.settings(settings)  # its address: the broker in use
         self.client_id = client_id
         self.subscriptions: list[tuple[str, int]] = [
             (s, 1) if isinstance(s, str) else (s[0], s[1]) for s in subscriptions
@@ -240,23 +242,38 @@ class Transport:
     async def _run(self) -> None:
         attempt = 0
         ever_connected = False
+        ring = self._ring
         while not self._stopping.is_set():
+            self.settings = ring.settings(self.configured)
             self._set_state(ConnectionState.CONNECTING, self.settings.address)
             connected_for, reason = await self._connect_once(reconnect=ever_connected)
             if self._stopping.is_set():
                 break
+            lasted = False
             if connected_for is not None:
                 ever_connected = True
                 # A connection dropped at once (a duplicate client id taking over, a
                 # broker kicking us out) must not reset the backoff, or we would spin.
-                if connected_for >= self.settings.reconnect_max_s:
+                lasted = connected_for >= self.settings.reconnect_max_s
+                if lasted:
                     attempt = 0
+            back_to, self._back_to = self._back_to, None
+            if back_to is not None:  # an earlier broker is back: everyone converges there
+                ring.return_to(back_to, lasted=lasted)
+                self._set_state(ConnectionState.DISCONNECTED, reason)
+                log.warning("leaving %s: %s", self.settings.address, reason)
+                continue
+            round_failed = ring.ended(lasted=lasted)
+            self._set_state(ConnectionState.DISCONNECTED, reason)
+            what = "lost" if connected_for is not None else "cannot connect to"
+            if not round_failed:  # no pause between the brokers of one round
+                after = format_address(ring.current)
+                log.warning("%s %s: %s; trying %s", what, self.settings.address, reason, after)
+                continue
             delay = backoff_delay(
                 attempt, self.settings.reconnect_min_s, self.settings.reconnect_max_s
             )
             attempt += 1
-            self._set_state(ConnectionState.DISCONNECTED, reason)
-            what = "lost" if connected_for is not None else "cannot connect to"
             log.warning("%s %s: %s; retry in %.2g s", what, self.settings.address, reason, delay)
             try:
                 async with asyncio.timeout(delay):
@@ -276,17 +293,29 @@ class Transport:
                 lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
                 watcher = asyncio.create_task(self._watch(conn, lost))
                 stop = asyncio.create_task(self._stopping.wait())
+                back: asyncio.Task[int] | None = None  # an earlier broker answered the check
                 try:
                     await _unless_lost(self._on_connected(conn, lost, reconnect=reconnect), lost)
                     up_since = time.monotonic()
                     ends: set[asyncio.Future[Any]] = {stop, lost}
+                    if self._ring.preferred:  # on a fallback: watch for an earlier broker
+                        check_s = self._ring.return_check_s(self.configured.return_check_s)
+                        back = asyncio.create_task(
+                            wait_for_preferred(self._ring.preferred, check_s)
+                        )
+                        ends.add(back)
                     await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     self._connection_ended(conn)
                     watcher.cancel()
                     stop.cancel()
+                    if back is not None and not back.done():
+                        back.cancel()
                 if lost.done():
                     reason = describe_error(lost.exception() or ConnectionError("disconnected"))
+                elif back is not None and back.done() and not back.cancelled():
+                    self._back_to = back.result()
+                    reason = f"{format_address(self._ring.brokers[self._back_to])} is back"
                 else:
                     reason = "closed"
         except asyncio.CancelledError:
@@ -435,57 +464,3 @@ class Transport:
                 self.on_state(state, detail)
             except Exception:
                 log.exception("on_state callback failed")
-
-
-async def _subscribe(
-    conn: _Connection, subscriptions: list[tuple[str, int]]
-) -> Sequence[int | ReasonCode]:
-    """SUBSCRIBE and wait for the SUBACK as long as the broker keeps sending.
-
-    A resumed session's backlog arrives before the SUBACK (Mosquitto sends the queued
-    messages first): 1,000,000 queued events take about a minute to drain. A fixed
-    timeout dropped the connection mid-backlog and the broker sent every unacknowledged
-    message again. Only CONNECT_TIMEOUT_S without a byte from the broker is a failure.
-    """
-    request = asyncio.ensure_future(conn.subscribe(subscriptions, timeout=math.inf))
-    seen = conn.bytes_received
-    try:
-        while True:
-            done, _ = await asyncio.wait({request}, timeout=CONNECT_TIMEOUT_S)
-            if done:
-                return request.result()
-            if conn.bytes_received == seen:
-                raise TimeoutError(f"no SUBACK and nothing received in {CONNECT_TIMEOUT_S:.0f} s")
-            seen = conn.bytes_received
-    finally:
-        request.cancel()
-
-
-async def _unless_lost(work: Coroutine[Any, Any, T], lost: asyncio.Future[None]) -> T:
-    """Run ``work`` unless the connection ends first.
-
-    aiomqtt waits for a SUBACK or PUBACK that can no longer come once the connection
-    is gone (until its own timeout), so race it against the end of the connection.
-    """
-    task = asyncio.create_task(work)
-    either: set[asyncio.Future[Any]] = {task, lost}
-    try:
-        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        if not task.done():
-            task.cancel()
-    # A task cancelled just above is not done until it runs again: task.result()
-    # would raise InvalidStateError, which no caller expects (it killed the
-    # core's publish loop on a broker crash).
-    if task.cancelled() or not task.done():
-        raise NotConnected("connection lost")
-    try:
-        return task.result()
-    except aiomqtt.MqttError as exc:
-        # paho fails a publish on a broken socket ("Could not publish") before the
-        # connection is declared lost: to callers that is the same thing.
-        raise NotConnected(f"connection lost: {exc}") from exc
-
-
-async def _wait(future: asyncio.Future[T]) -> T:
-    return await future

@@ -27,10 +27,20 @@ class MqttSettings:
     tls_key: str = ""
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 15.0
+    # Further brokers, tried in this order when host:port is gone (protocols/mqtt_brokers.py).
+    fallbacks: tuple[tuple[str, int], ...] = ()
+    # Seconds between checks, while on a fallback, of whether an earlier broker is back.
+    return_check_s: float = 30.0
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        """The broker in use (a transport's settings name the one it is connected to)."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def brokers(self) -> tuple[tuple[str, int], ...]:
+        """host:port, then the fallbacks: the order a transport tries them in."""
+        return ((self.host, self.port), *self.fallbacks)
 
 
 @dataclass(frozen=True)
