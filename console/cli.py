@@ -38,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "all": ("console.local.allinone", "broker, core and simulator as children, then the console"),
     "export": ("console.bridges.export", "closed incidents from the journal as EIDO, JSON or CSV"),
     "journal": ("console.journal.cli", "check the journal's hash chain, or count its records"),
+    "status": (
+        "console.core.status",
+        "the active core, its term and lease, the journal head, the brokers",
+    ),
     "gateway": (
         "console.gateway.service",
         "the HTTP ingest: SOS in JSON and CAP 1.2 alerts (aiohttp)",
@@ -116,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--journal", metavar="PATH", help="journal file (overrides [journal] path)")
     p.add_argument("--agency", metavar="ID", help="EIDO owning agency id")
+
+    sub.add_parser("status", help=COMMANDS["status"][1], description=COMMANDS["status"][1])
 
     p = sub.add_parser("journal", help=COMMANDS["journal"][1], description=COMMANDS["journal"][1])
     actions = p.add_subparsers(dest="journal_action", metavar="ACTION", required=True)

@@ -29,6 +29,7 @@ from console.engine.settings import (
     SlaConfig,
 )
 from protocols.frigate import FrigateMapping
+from protocols.mqtt_brokers import parse_address
 from protocols.mqtt_types import MqttSettings
 from protocols.owntracks import OwnTracksMapping
 from protocols.schemas import Role
@@ -78,6 +79,16 @@ class BrokerConfig(_Section):
     reconnect_min_s: Positive = 0.5
     reconnect_max_s: Positive = 15.0
     embedded_persistence: str = ""
+    # Further brokers ("host:port"), tried in order when host:port is gone (docs/deploy.md).
+    fallbacks: list[str] = field(default_factory=list)
+    return_check_s: Positive = 30.0
+
+    def __post_init__(self) -> None:
+        for number, entry in enumerate(self.fallbacks, start=1):
+            try:
+                parse_address(entry)
+            except ValueError as exc:
+                raise ValueError(f"fallbacks, entry {number}: {exc}") from None
 
 
 class OperatorConfig(_Section):
@@ -96,6 +107,11 @@ class CoreConfig(_Section):
     default_role: Role = Role.OPERATOR
     # Safe shelters: the path of a JSON list of them, or "" for none (see config.toml).
     shelters: str = ""
+    # Hot standby (PostgreSQL journal only): start as a standby that follows the journal
+    # and takes the lease when the active's expires (console/core/standby.py).
+    standby: bool = False
+    # The active's lease, renewed every third of it: how long a dead active stays active.
+    lease_ttl_s: Annotated[float, Meta(ge=1.0, le=300.0)] = 5.0
 
 
 class JournalConfig(_Section):
@@ -428,4 +444,6 @@ def mqtt_settings(cfg: Config) -> MqttSettings:
         tls_key=b.tls_key,
         reconnect_min_s=b.reconnect_min_s,
         reconnect_max_s=b.reconnect_max_s,
+        fallbacks=tuple(parse_address(entry) for entry in b.fallbacks),
+        return_check_s=b.return_check_s,
     )

@@ -431,6 +431,10 @@ class Summary(_Wire, frozen=True, tag="summary"):
     operators: tuple[str, ...] = ()
     alarms: tuple[str, ...] = ()  # system alarms every console must show (journal, broker)
     core_id: ShortText = ""
+    # The active core's lease (console/journal/lease.py): its fencing term, 0 for a lone
+    # core without one, and the holder id, so a console can show which core is active.
+    term: int = 0
+    lease_holder: ShortText = ""
 
 
 class ShelterList(_Wire, frozen=True, tag="shelters"):

@@ -49,6 +49,8 @@ class StatusBar(Widget):
         self.filter_text = ""
         self.news = ""  # e.g. "NEW P1 I-000042 Gangnam [space]": something that needs eyes
         self.now = 0.0
+        self._term = 0  # the active core's lease term, as last seen (0: a lone core)
+        self._term_changed_at: float | None = None
 
     def update_state(
         self,
@@ -71,6 +73,9 @@ class StatusBar(Widget):
             self.link_ok = link_ok
         if summary is not None:
             self.summary = summary
+            if summary.term and self._term and summary.term != self._term:
+                self._term_changed_at = self.now  # another core took over: say so
+            self._term = summary.term or self._term
         if others is not None:
             self.others = sorted(others)
         if filter_text is not None:
@@ -112,6 +117,11 @@ class StatusBar(Widget):
                 t.append("  unacked ")
                 t.append(since(s.oldest_unacked, self.now), style="bold red")
             t.append(f"  {sparkline(s.rate_history)} {rate(s.events_per_s)}/s")
+            if s.term:
+                t.append(f"  core {active_host(s.lease_holder)} t{s.term}", style="dim")
+                changed = self._term_changed_at
+                if changed is not None and 0 <= self.now - changed < TAKEOVER_SHOWN_S:
+                    t.append(" TAKEN OVER ", style="bold reverse yellow")
         if self.others:
             t.append("  ops: " + " ".join(plain(o) for o in self.others), style="dim")
         # One line, cut to the width: a wrapped status bar would push the queue down.
@@ -121,3 +131,12 @@ class StatusBar(Widget):
             t.append("\n")
             t.append(" ALARM: " + " | ".join(plain(a) for a in alarms), style="bold white on red")
         return t
+
+
+TAKEOVER_SHOWN_S = 15.0  # how long a change of active core stays marked
+
+
+def active_host(holder: str) -> str:
+    """The host of a lease holder id (``client@host:pid:nonce``), for a short label."""
+    host = holder.partition("@")[2].partition(":")[0]
+    return plain(host, 20) or "?"

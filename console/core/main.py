@@ -12,7 +12,7 @@ from collections.abc import Callable
 from console.config import Config
 from console.core.journal_checks import open_checked
 from console.core.service import Core
-from console.journal.store import JournalError
+from console.journal.store import Journal, JournalError
 
 log = logging.getLogger("ansim.core")
 
@@ -23,8 +23,30 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     except JournalError as exc:
         print(f"ansim core: {exc}", file=sys.stderr)
         return 2
-    core = Core(cfg, journal, client_id=getattr(args, "client_id", None))
+    client_id = getattr(args, "client_id", None)
+    if cfg.core.standby:
+        return _run_leased(cfg, journal, client_id)
+    core = Core(cfg, journal, client_id=client_id)
     return _run_until_signalled(core)
+
+
+def _run_leased(cfg: Config, journal: Journal, client_id: str | None) -> int:
+    """`[core] standby = true`: a standby that becomes the active when it takes the lease."""
+    from console.journal.postgres import PostgresJournal
+
+    if not isinstance(journal, PostgresJournal):
+        journal.close()
+        print(
+            'ansim core: [core] standby = true needs [journal] backend = "postgres" '
+            "(the cores share the journal and its lease)",
+            file=sys.stderr,
+        )
+        return 2
+    from console.core.lease_keeper import STEPPED_DOWN, LeasedCore
+
+    core = LeasedCore(cfg, journal, client_id=client_id)
+    code = _run_until_signalled(core)
+    return STEPPED_DOWN if core.stepped_down else code
 
 
 def _run_until_signalled(core: Core) -> int:

@@ -20,6 +20,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from console.journal.chain import GENESIS, JournalError, Row, check_tail
 from console.journal.dead import DeadCount
+from console.journal.lease import Fence, check_fence, ensure_table
 from console.journal.store import Journal
 
 TABLE_COMMENT: Final = "ansim journal v1"  # marks the table as ours, and its format
@@ -117,6 +118,12 @@ class PostgresJournal(Journal):
         self._where = self.where = _safe_dsn(dsn)
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Any] | None = None
+        # Set by a core that holds the lease (console.journal.lease): every commit checks it.
+        self.fence: Fence | None = None
+        # Reads stop at this seq while set: a standby rebuilding while the active writes.
+        # Inputs of several kinds are read by one query per kind; a commit landing between
+        # them would leave a gap, but nothing up to a tail read before them can be missing.
+        self.read_upto: int | None = None
         try:
             conn = self._connection()
             self._setup(conn)
@@ -169,6 +176,7 @@ class PostgresJournal(Journal):
                         f"(comment {comment!r}, expected {TABLE_COMMENT!r}); refusing to use it"
                     )
                 conn.execute(_COUNTS_SCHEMA)
+                ensure_table(conn)
         except psycopg.Error as exc:
             raise self._explain("open the journal", exc) from None
 
@@ -203,6 +211,8 @@ class PostgresJournal(Journal):
         try:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+                if self.fence is not None:
+                    check_fence(conn, self.fence)  # FencedError rolls the transaction back
                 if check_tail(self._tail_on(conn), rows, after_seq, after_hash):
                     return
                 with (
@@ -230,11 +240,15 @@ class PostgresJournal(Journal):
             raise self._explain("read", exc) from None
 
     def _fetch(self, after_seq: int, kind: str | None, limit: int) -> list[Row]:
+        upto = (1 << 62) if self.read_upto is None else self.read_upto
         if kind is None:
-            q = f"SELECT {_COLUMNS} FROM journal WHERE seq > %s ORDER BY seq LIMIT %s"
-            return self._query(q, (after_seq, limit))
-        q = f"SELECT {_COLUMNS} FROM journal WHERE kind = %s AND seq > %s ORDER BY seq LIMIT %s"
-        return self._query(q, (kind, after_seq, limit))
+            q = f"SELECT {_COLUMNS} FROM journal WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s"
+            return self._query(q, (after_seq, upto, limit))
+        q = (
+            f"SELECT {_COLUMNS} FROM journal WHERE kind = %s AND seq > %s AND seq <= %s "
+            "ORDER BY seq LIMIT %s"
+        )
+        return self._query(q, (kind, after_seq, upto, limit))
 
     def _stored_key(self, key: str) -> bool:
         q = "SELECT 1 FROM journal WHERE key = %s AND key <> '' LIMIT 1"
@@ -261,6 +275,28 @@ class PostgresJournal(Journal):
     def _tail_on(self, conn: psycopg.Connection[Any]) -> tuple[int, bytes]:
         row = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
         return (int(row[0]), bytes(row[1])) if row else (0, GENESIS)
+
+    def stored_seq(self) -> int:
+        """Seq of the last record stored, by whichever core wrote it (a standby follows it)."""
+        with self._db_lock:
+            self._check_open()
+            return self._tail()[0]
+
+    def follow_tail(self) -> int:
+        """Continue the chain after the stored tail, written by another core; its seq.
+
+        For a standby taking over: it appended nothing, and the chain it would extend
+        is the one the old active left. Refused (JournalError) with records pending.
+        """
+        with self._db_lock:
+            self._check_open()
+            tail = self._tail()
+            with self._lock:
+                if self._pending or self._inflight:
+                    raise JournalError("cannot follow the tail with records pending")
+                self._committed_seq, self._committed_hash = tail
+                self._last_seq, self._last_hash = tail
+        return tail[0]
 
     def _close(self) -> None:
         self._drop_connection()

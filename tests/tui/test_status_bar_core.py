@@ -1,0 +1,41 @@
+"""The status bar names the active core of a standby pair and marks a takeover."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+
+from protocols.schemas import Summary
+from widgets.status_bar import StatusBar, active_host
+
+NOW = 1_770_000_000.0
+
+
+class BarApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield StatusBar("op1", "operator", id="bar")
+
+
+def summary(term: int, holder: str) -> Summary:
+    return Summary(ts=NOW, term=term, lease_holder=holder)
+
+
+def test_active_host_reads_the_holder_id() -> None:
+    assert active_host("ansim-core@core-b:4242:ab12cd") == "core-b"
+    assert active_host("") == "?"
+    assert "\x1b" not in active_host("ansim-core@ho\x1bst:1:x")
+
+
+async def test_the_bar_shows_the_active_core_and_a_takeover() -> None:
+    app = BarApp()
+    async with app.run_test(size=(160, 3)) as pilot:
+        bar = app.query_one(StatusBar)
+        bar.update_state(now=NOW, summary=summary(2, "ansim-core@core-a:10:aa"))
+        await pilot.pause()
+        text = str(bar.render())
+        assert "core core-a t2" in text and "TAKEN OVER" not in text
+        bar.update_state(now=NOW + 5, summary=summary(3, "ansim-core@core-b:11:bb"))
+        assert "core core-b t3" in str(bar.render()) and "TAKEN OVER" in str(bar.render())
+        bar.update_state(now=NOW + 60)  # a while later the mark is gone
+        assert "TAKEN OVER" not in str(bar.render())
+        bar.update_state(summary=Summary(ts=NOW))  # a lone core: no core label
+        assert "core " not in str(bar.render()).replace("op1", "")
