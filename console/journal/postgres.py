@@ -6,11 +6,14 @@ the server. Rows go in with COPY, one round trip per batch.
 
 A lost connection is retryable: the next commit reconnects and, if the lost COMMIT
 had in fact landed, recognises its own rows at the tail instead of writing them twice.
+A key lookup (is this SOS a resend?) waits for a restarting server instead of failing.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -22,6 +25,8 @@ from console.journal.chain import GENESIS, JournalError, Row, check_tail
 from console.journal.dead import DeadCount
 from console.journal.lease import Fence, check_fence, ensure_table
 from console.journal.store import Journal
+
+log = logging.getLogger("ansim.journal")
 
 TABLE_COMMENT: Final = "ansim journal v1"  # marks the table as ours, and its format
 
@@ -74,6 +79,12 @@ ON CONFLICT (source) DO UPDATE SET
 
 # One writer at a time, across processes: held for the write transaction only.
 _LOCK_ID: Final = 0x616E73696D6A6E6C  # "ansimjnl"
+
+# The core looks keys up between commits, on its event loop, and a failed lookup would
+# end it: it waits this long for a server that is restarting (a commit, by contrast,
+# fails at once and the core holds the batch and retries it).
+KEY_LOOKUP_WAIT_S: Final = 10.0
+_KEY_LOOKUP_RETRY_S: Final = 0.2
 
 # SQLSTATEs that a later retry may get past without anyone touching the journal.
 _RETRYABLE: Final = {
@@ -252,7 +263,22 @@ class PostgresJournal(Journal):
 
     def _stored_key(self, key: str) -> bool:
         q = "SELECT 1 FROM journal WHERE key = %s AND key <> '' LIMIT 1"
-        return bool(self._query(q, (key,)))
+        deadline = time.monotonic() + KEY_LOOKUP_WAIT_S
+        waiting = False
+        while True:
+            try:
+                found = bool(self._query(q, (key,)))
+            except JournalError as exc:
+                if not exc.retryable or time.monotonic() >= deadline:
+                    raise
+                if not waiting:
+                    log.warning("key lookup failed, waiting for the database: %s", exc.reason)
+                    waiting = True
+                time.sleep(_KEY_LOOKUP_RETRY_S)
+                continue
+            if waiting:
+                log.info("key lookup: the database answers again")
+            return found
 
     def _count(self, kind: str | None) -> int:
         if kind is None:
