@@ -301,7 +301,7 @@ class AlertQueue(LineList):
             (" ", None),
             (fit(KIND_LABEL.get(incident.kind) or plain(incident.kind), 5), row_style),
             (" ", None),
-            (fit(where, lay.where), _ESCALATED if incident.escalated else row_style),
+            (fit_middle(where, lay.where), _ESCALATED if incident.escalated else row_style),
         )
         parts: list[tuple[str, Style | None]] = [
             (fit(STATUS_LABEL.get(incident.status, "?"), 5), STATUS_STYLE.get(incident.status)),

@@ -78,3 +78,15 @@ def test_place_label_keeps_what_tells_two_cameras_apart() -> None:
     assert place_label("Gangnam", "Teheran-ro 5") == "Gangnam Teheran-ro 5"
     assert place_label("", "") == ""
     assert "\x1b" not in place_label("Jongno-gu\x1b[31m", "x\x1b[2J")  # wire text: plain
+
+
+def test_two_cameras_of_a_district_stay_apart_at_80_columns() -> None:
+    from widgets.alert_queue import AlertQueue
+
+    queue = AlertQueue()
+    rows = [
+        incident(n, district="Dongdaemun-gu", place=f"Dongdaemun underpass {n:04d} exit 2")
+        for n in (4, 5)
+    ]
+    left = [queue._row_parts(inc, 80)[0].text for inc in rows]
+    assert left[0] != left[1] and "0004" in left[0] and "0005" in left[1]
