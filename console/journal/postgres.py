@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,6 +31,7 @@ log = logging.getLogger("ansim.journal")
 TABLE_COMMENT: Final = "ansim journal v1"  # marks the table as ours, and its format
 
 _COLUMNS: Final = "seq, ts, kind, topic, payload, reason, key, prev_hash, hash"
+KEYS_CHUNK: Final = 10_000  # keys per query when streaming them into the key filter
 
 _SCHEMA: Final = """
 CREATE TABLE journal (
@@ -280,6 +281,36 @@ class PostgresJournal(Journal):
                 log.info("key lookup: the database answers again")
             return found
 
+    def _stored_keys(self, after_seq: int = 0, upto: int | None = None) -> Iterator[str]:
+        if after_seq == 0 and upto is None:
+            # Every key: walk the partial key index (index-only), in key order.
+            q = "SELECT key FROM journal WHERE key <> '' AND key > %s ORDER BY key LIMIT %s"
+            last = ""
+            while keys := [row[0] for row in self._query(q, (last, KEYS_CHUNK))]:
+                yield from keys
+                last = keys[-1]
+            return
+        q = (
+            "SELECT seq, key FROM journal WHERE seq > %s AND seq <= %s AND key <> '' "
+            "ORDER BY seq LIMIT %s"
+        )
+        end = (1 << 62) if upto is None else upto
+        while rows := self._query(q, (after_seq, end, KEYS_CHUNK)):
+            yield from (row[1] for row in rows)
+            after_seq = int(rows[-1][0])
+
+    def _follow_keys(self, tail: int) -> None:
+        """Add the keys another core stored up to ``tail`` to the key filter (the caller
+        holds the connection): after a takeover, has_key must know every key the old
+        active stored, or it would answer "never stored" without asking."""
+        known = self._stored_keys_known
+        if tail <= known.upto:
+            return
+        keys = list(self._stored_keys(known.upto, tail))
+        with self._lock:
+            known.filter.add_many(keys)
+            known.upto = max(known.upto, tail)
+
     def _count(self, kind: str | None) -> int:
         if kind is None:
             return int(self._query("SELECT count(*) FROM journal")[0][0])
@@ -306,7 +337,9 @@ class PostgresJournal(Journal):
         """Seq of the last record stored, by whichever core wrote it (a standby follows it)."""
         with self._db_lock:
             self._check_open()
-            return self._tail()[0]
+            tail = self._tail()[0]
+            self._follow_keys(tail)  # a standby polls this: its key filter keeps up
+            return tail
 
     def follow_tail(self) -> int:
         """Continue the chain after the stored tail, written by another core; its seq.
@@ -317,6 +350,8 @@ class PostgresJournal(Journal):
         with self._db_lock:
             self._check_open()
             tail = self._tail()
+            # Before the chain moves on: every key up to the tail is then in the filter.
+            self._follow_keys(tail[0])
             with self._lock:
                 if self._pending or self._inflight:
                     raise JournalError("cannot follow the tail with records pending")

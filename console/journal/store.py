@@ -25,7 +25,6 @@ import heapq
 import logging
 import math
 import threading
-from collections import OrderedDict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -54,6 +53,7 @@ from console.journal.dead import (
     encode_dead,
 )
 from console.journal.head import HeadKeeper, Point
+from console.journal.key_filter import StoredKeys
 
 if TYPE_CHECKING:
     from console.config import JournalConfig
@@ -77,7 +77,6 @@ __all__ = [
 log = logging.getLogger("ansim.journal")
 
 FETCH_CHUNK: Final = 1000  # rows per query when streaming; bounds memory, not a limit
-RECENT_KEYS: Final = 50_000  # stored keys found by has_key, remembered to spare a query
 
 _KIND_VALUES: Final[dict[object, str]] = {
     **{k: k.value for k in RecordKind},
@@ -116,7 +115,7 @@ class Journal(abc.ABC):
         self._pending: list[Row] = []  # appended, not yet handed to a commit
         self._inflight: list[Row] = []  # handed to the commit now running
         self._pending_keys: set[str] = set()  # keys in _pending and _inflight
-        self._recent_keys: OrderedDict[str, None] = OrderedDict()  # found stored by has_key
+        self._stored_keys_known = StoredKeys()  # a filter of stored keys: spares most queries
         self._closed = False
         self._committed_seq = 0
         self._committed_hash = GENESIS
@@ -138,6 +137,8 @@ class Journal(abc.ABC):
         self._committed_seq, self._committed_hash = self._tail()
         self._last_seq, self._last_hash = self._committed_seq, self._committed_hash
         self.head.compare((self._committed_seq, self._committed_hash), self._point_at, self.where)
+        # Every key stored so far, in one streaming pass; commits add theirs from here on.
+        self._stored_keys_known.rebuild(self._stored_keys(), self._committed_seq)
 
     # --- storage primitives (the backends) ------------------------------------------
 
@@ -163,6 +164,10 @@ class Journal(abc.ABC):
 
     @abc.abstractmethod
     def _stored_key(self, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    def _stored_keys(self, after_seq: int = 0, upto: int | None = None) -> Iterator[str]:
+        """The non-empty keys of committed rows with after_seq < seq (≤ upto), streamed."""
 
     @abc.abstractmethod
     def _count(self, kind: str | None) -> int: ...
@@ -251,6 +256,9 @@ class Journal(abc.ABC):
                 self._inflight, self._counting = [], {}
                 if batch:
                     self._committed_seq, self._committed_hash = batch[-1][0], batch[-1][8]
+                    # Also rows found already stored (a retried lost COMMIT); and before the
+                    # pending keys go, so has_key never finds a committed key in neither.
+                    self._stored_keys_known.add_rows(batch, self._committed_seq)
                 self._pending_keys = {row[6] for row in self._pending if row[6]}
             if batch:
                 self.head.write((self._committed_seq, self._committed_hash), where=self.where)
@@ -312,15 +320,19 @@ class Journal(abc.ABC):
             return False
         with self._lock:
             self._check_open()
-            if key in self._pending_keys or key in self._recent_keys:
+            if key in self._pending_keys:
                 return True
+            # Most keys were never stored: the filter says so without a query.
+            known = self._stored_keys_known.known(key)
+            if known is not None:
+                return known
         with self._db_lock:
             self._check_open()
             found = self._stored_key(key)
         if found:
             # Append-only: a key once stored stays stored, so remembering it is always right.
             with self._lock:
-                self._remember(key)
+                self._stored_keys_known.remember(key)
         return found
 
     def records(
@@ -459,13 +471,6 @@ class Journal(abc.ABC):
     def _check_open(self) -> None:
         if self._closed:
             raise JournalError("the journal is closed")
-
-    def _remember(self, key: str) -> None:
-        recent = self._recent_keys
-        recent[key] = None
-        recent.move_to_end(key)
-        if len(recent) > RECENT_KEYS:
-            recent.popitem(last=False)
 
 
 def open_journal(
