@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from typing import Final
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,7 @@ FALSE_POSITIVE_RATE: Final = 0.01  # all layers together
 MIN_CAPACITY: Final = 1 << 16  # keys in the first layer at the least
 RECENT_KEYS: Final = 50_000  # stored keys found by a query, remembered to spare the next
 BULK: Final = 8192  # keys hashed per numpy step when adding many
+KEYS_CHUNK: Final = 10_000  # keys per query when streaming them into the filter
 
 _M64: Final = (1 << 64) - 1
 
@@ -191,3 +192,29 @@ class StoredKeys:
         recent.move_to_end(key)
         if len(recent) > RECENT_KEYS:
             recent.popitem(last=False)
+
+
+def stream_keys(
+    query: Callable[[str, Sequence[object]], list[Any]],
+    mark: str,
+    after_seq: int = 0,
+    upto: int | None = None,
+) -> Iterator[str]:
+    """The non-empty keys of the journal rows with after_seq < seq (<= upto), in chunks of
+    ``KEYS_CHUNK``, through a backend's ``_query`` and its parameter mark ("?" or "%s")."""
+    if after_seq == 0 and upto is None:
+        # Every key: walk the partial key index alone (index-only), in key order.
+        sql = f"SELECT key FROM journal WHERE key <> '' AND key > {mark} ORDER BY key LIMIT {mark}"
+        last = ""
+        while keys := [row[0] for row in query(sql, (last, KEYS_CHUNK))]:
+            yield from keys
+            last = keys[-1]
+        return
+    sql = (
+        f"SELECT seq, key FROM journal WHERE seq > {mark} AND seq <= {mark} AND key <> '' "
+        f"ORDER BY seq LIMIT {mark}"
+    )
+    end = (1 << 62) if upto is None else upto
+    while rows := query(sql, (after_seq, end, KEYS_CHUNK)):
+        yield from (row[1] for row in rows)
+        after_seq = int(rows[-1][0])

@@ -23,6 +23,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from console.journal.chain import GENESIS, JournalError, Row, check_tail
 from console.journal.dead import DeadCount
+from console.journal.key_filter import stream_keys
 from console.journal.lease import Fence, check_fence, ensure_table
 from console.journal.store import Journal
 
@@ -31,7 +32,6 @@ log = logging.getLogger("ansim.journal")
 TABLE_COMMENT: Final = "ansim journal v1"  # marks the table as ours, and its format
 
 _COLUMNS: Final = "seq, ts, kind, topic, payload, reason, key, prev_hash, hash"
-KEYS_CHUNK: Final = 10_000  # keys per query when streaming them into the key filter
 
 _SCHEMA: Final = """
 CREATE TABLE journal (
@@ -282,22 +282,7 @@ class PostgresJournal(Journal):
             return found
 
     def _stored_keys(self, after_seq: int = 0, upto: int | None = None) -> Iterator[str]:
-        if after_seq == 0 and upto is None:
-            # Every key: walk the partial key index (index-only), in key order.
-            q = "SELECT key FROM journal WHERE key <> '' AND key > %s ORDER BY key LIMIT %s"
-            last = ""
-            while keys := [row[0] for row in self._query(q, (last, KEYS_CHUNK))]:
-                yield from keys
-                last = keys[-1]
-            return
-        q = (
-            "SELECT seq, key FROM journal WHERE seq > %s AND seq <= %s AND key <> '' "
-            "ORDER BY seq LIMIT %s"
-        )
-        end = (1 << 62) if upto is None else upto
-        while rows := self._query(q, (after_seq, end, KEYS_CHUNK)):
-            yield from (row[1] for row in rows)
-            after_seq = int(rows[-1][0])
+        return stream_keys(self._query, "%s", after_seq, upto)
 
     def _follow_keys(self, tail: int) -> None:
         """Add the keys another core stored up to ``tail`` to the key filter (the caller

@@ -15,13 +15,13 @@ from typing import Any, Final
 
 from console.journal.chain import GENESIS, JournalError, Row, check_tail
 from console.journal.dead import DeadCount
+from console.journal.key_filter import stream_keys
 from console.journal.store import Journal
 
 APPLICATION_ID: Final = 0x416E5331  # "AnS1" in the SQLite header: this file is an Ansim journal
 SCHEMA_VERSION: Final = 1  # PRAGMA user_version
 
 _COLUMNS: Final = "seq, ts, kind, topic, payload, reason, key, prev_hash, hash"
-KEYS_CHUNK: Final = 10_000  # keys per query when streaming them into the key filter
 
 # Dead letters counted instead of stored (console.journal.dead), one row per source,
 # updated in the commit's transaction. A counter, so not append-only; not deletable.
@@ -251,22 +251,7 @@ class SqliteJournal(Journal):
         return bool(self._query(sql, (key,)))
 
     def _stored_keys(self, after_seq: int = 0, upto: int | None = None) -> Iterator[str]:
-        if after_seq == 0 and upto is None:
-            # Every key: walk the partial key index alone (covering), in key order.
-            sql = "SELECT key FROM journal WHERE key <> '' AND key > ? ORDER BY key LIMIT ?"
-            last = ""
-            while keys := [row[0] for row in self._query(sql, (last, KEYS_CHUNK))]:
-                yield from keys
-                last = keys[-1]
-            return
-        sql = (
-            "SELECT seq, key FROM journal WHERE seq > ? AND seq <= ? AND key <> '' "
-            "ORDER BY seq LIMIT ?"
-        )
-        end = (1 << 62) if upto is None else upto
-        while rows := self._query(sql, (after_seq, end, KEYS_CHUNK)):
-            yield from (row[1] for row in rows)
-            after_seq = rows[-1][0]
+        return stream_keys(self._query, "?", after_seq, upto)
 
     def _count(self, kind: str | None) -> int:
         if kind is None:
