@@ -31,10 +31,13 @@ from widgets.format import (
     clock_time,
     fit,
     fit_middle,
+    matches,
     place_label,
     plain,
     plausible_time,
     priority,
+    search_query,
+    search_text,
 )
 from widgets.line_list import LineList, cells
 
@@ -84,11 +87,10 @@ def _newest_first(record: ClosedIncident) -> tuple[float, str]:
 
 
 def _haystack(r: ClosedIncident) -> str:
-    words = (
+    return search_text(
         r.id, r.district, r.place, r.title, r.disposition or "", r.owner or "",
         r.closed_by or "", r.kind, r.status, priority(r.priority), " ".join(r.responders),
     )  # fmt: skip
-    return " ".join(plain(w) for w in words).lower()
 
 
 class ClosedIncidentList(LineList):
@@ -126,7 +128,7 @@ class ClosedIncidentList(LineList):
 
     def set_query(self, text: str) -> None:
         """Show only the incidents matching every word of ``text`` (case-insensitive)."""
-        query = " ".join(plain(text).lower().split())
+        query = search_query(text)
         if query != self.query_text:
             self.query_text = query
             self._rebuild()
@@ -147,10 +149,9 @@ class ClosedIncidentList(LineList):
 
     def _rebuild(self) -> None:
         selected = self.records[self.cursor].id if self.records else None
-        words = self.query_text.split()
-        if words:
-            hay = self._haystacks
-            self.records = [r for r in self._all if all(w in hay[id(r)] for w in words)]
+        if self.query_text:
+            hay, query = self._haystacks, self.query_text
+            self.records = [r for r in self._all if matches(hay[id(r)], query)]
         else:
             self.records = list(self._all)
         if selected is not None:

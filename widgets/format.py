@@ -267,3 +267,18 @@ def place_label(district: str, place: str) -> str:
     if place.lower().startswith(base.lower()) and base:
         return place
     return f"{base} {place}".strip()
+
+
+def search_query(text: str) -> str:
+    """What an operator typed into a pane's search, as it is matched and shown."""
+    return " ".join(plain(text).lower().split())
+
+
+def search_text(*fields: object) -> str:
+    """The text a pane's search looks in: every field, plain and lower case."""
+    return " ".join(plain(f) for f in fields).lower()
+
+
+def matches(haystack: str, query: str) -> bool:
+    """Every word of ``query`` (from :func:`search_query`) is somewhere in ``haystack``."""
+    return all(word in haystack for word in query.split())

@@ -28,8 +28,11 @@ from widgets.format import (
     coordinate,
     distance,
     fit,
+    matches,
     plain,
     plausible_time,
+    search_query,
+    search_text,
     since,
 )
 from widgets.line_list import LineList, cells
@@ -109,8 +112,8 @@ def short_distance(metres: float | None) -> str:
 
 
 def _haystack(unit: ResponderState) -> str:
-    words = (unit.id, unit.name, unit.kind, unit.status, unit.district, unit.incident_id or "")
-    return " ".join(plain(w) for w in words).lower()
+    return search_text(unit.id, unit.name, unit.kind, unit.status, unit.district,
+                       unit.incident_id or "")  # fmt: skip
 
 
 class ResponderBoard(LineList):
@@ -144,7 +147,7 @@ class ResponderBoard(LineList):
 
     def set_query(self, text: str) -> None:
         """Show only the units matching every word of ``text`` (case-insensitive)."""
-        query = " ".join(plain(text).lower().split())
+        query = search_query(text)
         if query != self.query_text:
             self.query_text = query
             self._rebuild()
@@ -172,10 +175,8 @@ class ResponderBoard(LineList):
         selected = self.units[self.cursor].id if self.units else None
         everyone = list(self._all.values())
         self.total = len(everyone)
-        words = self.query_text.split()
-        shown = (
-            [u for u in everyone if all(w in _haystack(u) for w in words)] if words else everyone
-        )
+        query = self.query_text
+        shown = [u for u in everyone if matches(_haystack(u), query)] if query else everyone
         self._distance = {}
         if self.focus_point is not None:
             lat, lon = self.focus_point
