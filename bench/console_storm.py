@@ -102,7 +102,7 @@ def build_city(seed: int, incidents: int, cameras: int, updates: int, now: float
     # What a camera changing costs a console: its page comes again (page k of district k).
     camera_msgs = [pages[k % len(pages)] for k, pages in enumerate(by_district)]
     states = [_incident(rng, n, now) for n in range(1, incidents + 1)]
-    initial += [(topics.state_incident(s.id), codec.encode(s)) for s in states]
+    initial += [(topics.state_incident(s.district, s.id), codec.encode(s)) for s in states]
     initial.append(probe(0, now))
     initial.append((topics.STATE_SUMMARY, codec.encode(summary(incidents, now))))
     upd: list[Message] = []
@@ -118,7 +118,7 @@ def build_city(seed: int, incidents: int, cameras: int, updates: int, now: float
             updated=now + k * 1e-3,
             owner=rng.choice((None, "op2", "op3")),
         )
-        upd.append((topics.state_incident(s.id), codec.encode(changed)))
+        upd.append((topics.state_incident(s.district, s.id), codec.encode(changed)))
     return City(initial, upd, camera_msgs)
 
 
@@ -147,7 +147,7 @@ def probe(serial: int, now: float) -> Message:
         updated=now,
         escalated=True,
     )
-    return topics.state_incident(PROBE_ID), codec.encode(state)
+    return topics.state_incident(state.district, PROBE_ID), codec.encode(state)
 
 
 def probe_text(serial: int) -> str:

@@ -163,13 +163,13 @@ for district in DISTRICTS:
     del msg
 for n in range(1, incidents + 1):
     s = _incident(rng, n, now)
-    store.apply_payload(topics.state_incident(s.id), codec.encode(s))
+    store.apply_payload(topics.state_incident(s.district, s.id), codec.encode(s))
 kinds = list(UnitKind)
 for n in range(responders):
     r = ResponderState(id=f'unit-{n:04d}', kind=kinds[n % 3], status=ResponderStatus.AVAILABLE,
                        lat=37.5 + n * 1e-4, lon=127.0, last_seen=now, status_since=now,
                        name=f'Unit {n}')
-    store.apply_payload(topics.state_responder(r.id), codec.encode(r))
+    store.apply_payload(topics.state_responder(r.district or "unknown", r.id), codec.encode(r))
 store.apply_payload(topics.STATE_SUMMARY, codec.encode(summary(incidents, now)))
 store.drain()
 held = sum(len(d.cameras) for d in store.cameras.values())  # decoded and joined, as the pane reads them

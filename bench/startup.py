@@ -75,7 +75,7 @@ def _responder(n: int, now: float) -> tuple[str, bytes]:
         status_since=now,
         name=f"Unit {n}",
     )
-    return topics.state_responder(state.id), codec.encode(state)
+    return topics.state_responder(state.district or "unknown", state.id), codec.encode(state)
 
 
 def _mosquitto_sub(port: int, count: int) -> float:

@@ -46,9 +46,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "console.gateway.service",
         "the HTTP ingest: SOS in JSON and CAP 1.2 alerts (aiohttp)",
     ),
+    "ssh": (
+        "console.seats.ssh_server",
+        "field offices over SSH: each key its own console seat (asyncssh)",
+    ),
     "forward-sia": (
         "console.bridges.forward_sia",
         "new SOS incidents to an alarm-receiving centre (SIA DC-09, Contact ID)",
+    ),
+    "web": (
+        "console.seats.web",
+        "the console in a browser for wall screens (observer, token, textual-serve)",
     ),
 }
 
@@ -73,12 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["observer", "operator", "supervisor"],
         help="role shown and sent (the core checks it)",
     )
+    p.add_argument(
+        "--districts",
+        metavar="A,B",
+        help="show only these districts (within the operator's [scopes]; the core checks it)",
+    )
 
     p = sub.add_parser("core", help=COMMANDS["core"][1], description=COMMANDS["core"][1])
     p.add_argument(
         "--journal", metavar="PATH", help="SQLite journal file (overrides [journal] path)"
     )
     p.add_argument("--client-id", metavar="ID", help="MQTT client id (overrides [core] client_id)")
+    p.add_argument(
+        "--partition", metavar="NAME", help="the partition this core serves ([partitions])"
+    )
 
     p = sub.add_parser("broker", help=COMMANDS["broker"][1], description=COMMANDS["broker"][1])
     p.add_argument("--port", type=int, help="port to listen on (overrides [broker] port)")
@@ -106,11 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to listen on (overrides [gateway] host)")
     p.add_argument("--port", type=int, help="port to listen on (overrides [gateway] port)")
 
+    p = sub.add_parser("ssh", help=COMMANDS["ssh"][1], description=COMMANDS["ssh"][1])
+    p.add_argument("--host", help="address to listen on (overrides [ssh] host)")
+    p.add_argument("--port", type=int, help="port to listen on (overrides [ssh] port)")
+
     p = sub.add_parser(
         "forward-sia", help=COMMANDS["forward-sia"][1], description=COMMANDS["forward-sia"][1]
     )
     p.add_argument("--host", help="the centre's receiver address (overrides [sia] host)")
     p.add_argument("--port", type=int, help="the centre's receiver port (overrides [sia] port)")
+
+    p = sub.add_parser("web", help=COMMANDS["web"][1], description=COMMANDS["web"][1])
+    p.add_argument("--host", help="address to listen on (overrides [web] host)")
+    p.add_argument("--port", type=int, help="port to listen on (overrides [web] port)")
 
     p = sub.add_parser("export", help=COMMANDS["export"][1], description=COMMANDS["export"][1])
     p.add_argument("--format", choices=["eido", "json", "csv"], default="json")

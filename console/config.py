@@ -18,6 +18,7 @@ import msgspec
 from msgspec import Meta, Struct, field
 
 from console.engine.districts import District, DistrictMap, service_box
+from console.engine.partitions import Partitions
 from console.engine.settings import (
     CorrelationConfig,
     DispatchConfig,
@@ -112,6 +113,8 @@ class CoreConfig(_Section):
     standby: bool = False
     # The active's lease, renewed every third of it: how long a dead active stays active.
     lease_ttl_s: Annotated[float, Meta(ge=1.0, le=300.0)] = 5.0
+    # The partition this core is the authority of ([partitions]); "" when there is one.
+    partition: str = ""
 
 
 class JournalConfig(_Section):
@@ -161,6 +164,49 @@ class ConsoleConfig(_Section):
     bell_escalation: bool = True
     fps: Annotated[float, Meta(ge=1, le=60)] = 15
     colors: Literal["auto", "16", "256"] = "auto"
+
+
+class SshConfig(_Section):
+    """``[ssh]``: `ansim ssh`, the console over SSH for field offices, a key per person."""
+
+    # Where it listens. Loopback by default; a field office reaches it over the network
+    # only when the host is set to an address of this machine (docs/ssh.md).
+    host: str = "127.0.0.1"
+    port: Port = 2222
+    # The authorized-keys file (a key per line, with its operator id and role) and the
+    # host key, made on first start. Relative paths: from the config file's folder.
+    keys: str = "var/ssh/authorized_keys"
+    host_key: str = "var/ssh/host_ed25519"
+    # A seat with no keystroke for this long is closed (0: never).
+    idle_close_s: NonNegative = 900.0
+    # Consoles served at once; one more is refused with a message.
+    max_sessions: Annotated[int, Meta(ge=1, le=1000)] = 32
+
+
+# A token that travels in a URL (?token=): RFC 3986 unreserved characters only.
+UrlToken = Annotated[str, Meta(max_length=512, pattern=r"^([A-Za-z0-9._~-]{16,})?\Z")]
+
+
+class WebConfig(_Section):
+    """``[web]``: `ansim web`, the console in a browser for wall screens (docs/web.md)."""
+
+    # Where it listens. Loopback by default; any other address needs a configured token.
+    host: str = "127.0.0.1"
+    port: Port = 8088
+    # The token a browser must bring (?token=... once, then a cookie). "" and no
+    # token_file: a new one is made at each start and printed once with the URL.
+    token: UrlToken = ""
+    # A file holding the token (relative paths: from the config file's folder).
+    token_file: str = ""
+    # Who the seat is: its operator id and role (the core's [roles] must not grant more).
+    operator: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+\Z")] = (
+        "wall"
+    )
+    role: Role = Role.OBSERVER
+    # The address browsers use, when it is not http://host:port (behind a reverse proxy).
+    public_url: str = ""
+    # Consoles served at once (each browser tab is one); one more is refused (503).
+    max_sessions: Annotated[int, Meta(ge=1, le=100)] = 4
 
 
 SourceId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+\Z")]
@@ -233,7 +279,12 @@ class SiaConfig(SiaMapping, kw_only=True, forbid_unknown_fields=True):
     max_tracked: Annotated[int, Meta(ge=1, le=1_000_000)] = 10_000
 
 
-_TRAINING_ROLES = {"op1": Role.OPERATOR, "sup1": Role.SUPERVISOR, "watch1": Role.OBSERVER}
+_TRAINING_ROLES = {
+    "op1": Role.OPERATOR,
+    "sup1": Role.SUPERVISOR,
+    "watch1": Role.OBSERVER,
+    "wall": Role.OBSERVER,  # the wall screen, `ansim web`
+}
 
 
 @functools.cache
@@ -261,6 +312,13 @@ class CityConfig(_Section):
 
 
 @functools.lru_cache(maxsize=8)
+def _partition_map(
+    table: tuple[tuple[str, tuple[str, ...]], ...], districts: tuple[str, ...]
+) -> Partitions:
+    return Partitions(dict(table), districts)
+
+
+@functools.lru_cache(maxsize=8)
 def _district_map(
     districts: tuple[District, ...], area: tuple[float, ...] = (), margin_m: float = 10_000.0
 ) -> DistrictMap:
@@ -283,13 +341,20 @@ class Config(_Section):
     frigate: FrigateConfig = field(default_factory=FrigateConfig)
     owntracks: OwnTracksConfig = field(default_factory=OwnTracksConfig)
     sia: SiaConfig = field(default_factory=SiaConfig)
+    ssh: SshConfig = field(default_factory=SshConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     city: CityConfig = field(default_factory=CityConfig)
     roles: dict[str, Role] = field(default_factory=lambda: dict(_TRAINING_ROLES))
     plausibility: PlausibilityConfig = field(default_factory=PlausibilityConfig)
     owners: OwnersConfig = field(default_factory=OwnersConfig)
+    # Partition name = [district names]; {} = one partition, "city" (docs/partitions.md).
+    partitions: dict[str, list[str]] = field(default_factory=dict)
+    # Operator id = [district names] it acts in and sees; not listed: city-wide.
+    scopes: dict[str, list[str]] = field(default_factory=dict)
 
-    def engine_settings(self) -> EngineSettings:
-        """The sections the engine reads, and nothing else."""
+    def engine_settings(self, partition: str | None = None) -> EngineSettings:
+        """The sections the engine reads, and nothing else, for the core of ``partition``."""
+        name = self.core_partition(partition)
         return EngineSettings(
             priority=self.priority,
             correlation=self.correlation,
@@ -298,7 +363,44 @@ class Config(_Section):
             privacy=self.privacy,
             plausibility=self.plausibility,
             owners=self.owners,
+            partition=name,
+            id_prefix=name if self.partition_map().configured else "I",
+            scopes={op: frozenset(ds) for op, ds in self.scopes.items()},
+            districts=(
+                self.partition_map().districts_of(name)
+                if self.partition_map().configured
+                else frozenset()
+            ),
         )
+
+    def partition_map(self) -> Partitions:
+        return _partition_map(
+            tuple((name, tuple(ds)) for name, ds in self.partitions.items()),
+            tuple(d.name for d in self.city.districts),
+        )
+
+    def core_partition(self, override: str | None = None) -> str:
+        """The partition a core serves: ``override`` (--partition), [core] partition, or
+        the only one; ConfigError when partitions are configured and none is named."""
+        partitions = self.partition_map()
+        name = override or self.core.partition
+        if not name:
+            if len(partitions.names) > 1:
+                raise ConfigError(
+                    "[core] partition: name the partition this core serves "
+                    f"(one of {', '.join(partitions.names)}), or start it with --partition"
+                )
+            return partitions.home
+        if name not in partitions:
+            raise ConfigError(
+                f"[core] partition: no partition {name!r} (one of {', '.join(partitions.names)})"
+            )
+        return name
+
+    def scope_of(self, operator: str) -> frozenset[str] | None:
+        """The districts ``operator`` sees and acts in, or None: the whole city."""
+        districts = self.scopes.get(operator)
+        return None if districts is None else frozenset(districts)
 
     def role_of(self, operator: str) -> Role:
         """The role the core grants an operator (the broker's ACL vouches for the id)."""
@@ -335,9 +437,35 @@ def load(
             at = where or (f"{file}, line {line}" if line else str(file))
             raise ConfigError(f"{at}: [{section}] {key}: {why}")
     try:
-        return msgspec.convert(raw, Config, strict=False)
+        cfg = msgspec.convert(raw, Config, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(_explain(file, text, str(exc), overridden)) from None
+    _check_districts(cfg, file, text)
+    return cfg
+
+
+def _check_districts(cfg: Config, file: Path, text: str) -> None:
+    """[partitions] and [scopes] name districts of [city], each in one partition."""
+    try:
+        cfg.partition_map()
+    except ValueError as exc:
+        name = str(exc).partition(":")[0]
+        line = _line_of(text, "partitions", name)
+        raise ConfigError(f"{file}:{line or '?'}: [partitions] {exc}") from None
+    known = {d.name for d in cfg.city.districts}
+    for operator, districts in cfg.scopes.items():
+        unknown = [d for d in districts if d not in known]
+        if unknown:
+            line = _line_of(text, "scopes", operator)
+            raise ConfigError(
+                f"{file}:{line or '?'}: [scopes] {operator}: no district named "
+                f"{unknown[0]!r} in [city]"
+            )
+    if cfg.core.partition and cfg.core.partition not in cfg.partition_map():
+        line = _line_of(text, "core", "partition")
+        raise ConfigError(
+            f"{file}:{line or '?'}: [core] partition: no partition {cfg.core.partition!r}"
+        )
 
 
 def _apply_env(raw: dict[str, Any], env: Any) -> dict[tuple[str, str], str]:
@@ -418,6 +546,43 @@ def _line_of(text: str, section: str, key: str) -> int | None:
         if current == section and key_pattern and key_pattern.match(line):
             return number
     return header_line
+
+
+PARTITION_FIELD = "{partition}"
+
+
+def for_partition(cfg: Config, override: str | None = None) -> Config:
+    """The configuration of the core of one partition: ``[core] partition`` resolved,
+    ``{partition}`` in the journal's path and DSN, the client id and the broker user name
+    replaced, and the default client id made the partition's own ("ansim-core-north"),
+    so two partitions' cores never share a journal chain, a lease or a broker session."""
+    name = cfg.core_partition(override)
+    partitioned = cfg.partition_map().configured
+    journal = cfg.journal
+    where = journal.dsn if journal.backend == "postgres" else journal.path
+    key = "dsn" if journal.backend == "postgres" else "path"
+    if partitioned and PARTITION_FIELD not in where:
+        raise ConfigError(
+            f"[journal] {key}: with [partitions], each core needs a journal of its own: put "
+            f"{PARTITION_FIELD} in it (e.g. var/journal-{PARTITION_FIELD}.db)"
+        )
+    client_id = cfg.core.client_id
+    if partitioned and client_id == CoreConfig().client_id:
+        client_id = f"{client_id}-{name}"
+    return msgspec.structs.replace(
+        cfg,
+        broker=msgspec.structs.replace(
+            cfg.broker, username=cfg.broker.username.replace(PARTITION_FIELD, name)
+        ),
+        core=msgspec.structs.replace(
+            cfg.core, partition=name, client_id=client_id.replace(PARTITION_FIELD, name)
+        ),
+        journal=msgspec.structs.replace(
+            journal,
+            path=journal.path.replace(PARTITION_FIELD, name),
+            dsn=journal.dsn.replace(PARTITION_FIELD, name),
+        ),
+    )
 
 
 def effective_protocol(cfg: Config) -> int:

@@ -3,12 +3,18 @@
 #
 #   deploy/make-passwords.sh USERS OUT_DIR
 #
-# USERS has one user a line, "role name [password]" (# starts a comment); see
-# deploy/users.example. Roles:
-#   core      the core; the name must be ansim-core (its rights are in deploy/acl)
-#   operator  writes ansim/v1/cmd/<name> and presence/<name>, reads state, presence
-#             and its replies (observers, operators and supervisors alike: the core
-#             checks the role, the broker makes the <name> in the topic trustworthy)
+# USERS has one user a line, "role name [password] [districts=A,B,...]" (# starts a
+# comment; a password "-" or none: generated); see deploy/users.example. Roles:
+#   core      a core: ansim-core (an unpartitioned city; its rights are in deploy/acl),
+#             or ansim-core-<partition> for the core of one partition (its client id;
+#             the same rights, generated here, and presence/<name>)
+#   operator  writes ansim/v1/cmd/<name> and cmd/<name>/<partition> and presence/<name>,
+#             reads presence and its replies (observers, operators and supervisors alike:
+#             the core checks the role, the broker makes the <name> in the topic
+#             trustworthy), and state: all of it (state/#), or with districts=A,B a
+#             scoped seat's: those districts' incidents, units, cameras and closed
+#             lists, and the summaries and shelters (the same districts as the core's
+#             [scopes] for the operator: the core refuses its commands elsewhere)
 #   source    writes ansim/v1/raw/<name>/#, reads its receipts
 #   gateway   writes every raw topic and reads every receipt (an HTTP gateway or
 #             adapter publishing for many sources; give it to nothing else)
@@ -54,15 +60,44 @@ credentials=$(mktemp "$out/.credentials.XXXXXX")
 trap 'rm -f "$plain" "$acl" "$credentials"' EXIT
 cat "$static_acl" >"$acl"
 
+# One state filter a line: what a seat scoped to district $1 may read (topics.district_state).
+district_reads() {
+    printf 'topic read ansim/v1/state/incident/%s/#\n' "$1"
+    printf 'topic read ansim/v1/state/responder/%s/#\n' "$1"
+    printf 'topic read ansim/v1/state/cameras/%s/#\n' "$1"
+    printf 'topic read ansim/v1/state/closed/%s\n' "$1"
+}
+
 line_no=0
 while IFS= read -r line || [[ -n $line ]]; do
     line_no=$((line_no + 1))
     line=${line%%#*}
-    read -r role name password extra <<<"$line" || true
-    [[ -n ${role:-} ]] || continue
+    read -r -a fields <<<"$line" || true
+    [[ ${#fields[@]} -gt 0 ]] || continue
+    role=${fields[0]}
+    name=${fields[1]:-}
+    password=""
+    districts=""
+    has_districts=""
     where="$users:$line_no"
-    if [[ -n ${extra:-} || -z ${name:-} ]]; then
-        echo "$0: $where: expected 'role name [password]'" >&2
+    for field in "${fields[@]:2}"; do
+        if [[ $field == districts=* ]]; then
+            if [[ -n $has_districts ]]; then
+                echo "$0: $where: districts= given twice" >&2
+                exit 1
+            fi
+            has_districts=1
+            districts=${field#districts=}
+        elif [[ -z $password ]]; then
+            password=$field
+        else
+            echo "$0: $where: expected 'role name [password] [districts=A,B,...]'" >&2
+            exit 1
+        fi
+    done
+    [[ $password != "-" ]] || password=""
+    if [[ -z $name ]]; then
+        echo "$0: $where: expected 'role name [password] [districts=A,B,...]'" >&2
         exit 1
     fi
     if [[ ! $name =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]]; then
@@ -74,19 +109,71 @@ while IFS= read -r line || [[ -n $line ]]; do
         exit 1
     fi
     seen[$name]=1
-    if [[ -z ${password:-} ]]; then
+    if [[ -n $has_districts && $role != operator ]]; then
+        echo "$0: $where: districts= is for an operator's seat, not a $role" >&2
+        exit 1
+    fi
+    scope=()
+    if [[ -n $has_districts ]]; then
+        declare -A in_scope=()
+        IFS=, read -r -a scope <<<"$districts"
+        if [[ ${#scope[@]} -eq 0 || $districts == *, || $districts == ,* ]]; then
+            echo "$0: $where: districts= names no district (districts=Mapo-gu,Jung-gu)" >&2
+            exit 1
+        fi
+        for district in "${scope[@]}"; do
+            # A district is a topic level: topics.DistrictName (letters, digits, . _ -).
+            if [[ ! $district =~ ^[A-Za-z0-9._-]{1,64}$ ]]; then
+                echo "$0: $where: bad district '$district' (up to 64 letters, digits, . _ -)" >&2
+                exit 1
+            fi
+            if [[ -n ${in_scope[$district]:-} ]]; then
+                echo "$0: $where: district '$district' is listed twice" >&2
+                exit 1
+            fi
+            in_scope[$district]=1
+        done
+        unset in_scope
+    fi
+    if [[ -z $password ]]; then
         password=${previous[$name]:-$(openssl rand -base64 18 | tr -d '/+=\n')}
     fi
     case $role in
         core)
-            if [[ $name != ansim-core ]]; then
-                echo "$0: $where: the core's user is ansim-core (deploy/acl grants its rights)" >&2
+            if [[ $name == ansim-core ]]; then
+                : # an unpartitioned city's core: its block is in deploy/acl
+            elif [[ $name =~ ^ansim-core-[A-Za-z0-9._-]+$ ]]; then
+                # A partition's core (its client id, [core] client_id): the same rights.
+                {
+                    printf '\nuser %s\n' "$name"
+                    printf 'topic read %s\n' 'ansim/v1/raw/#' 'ansim/v1/cmd/#' \
+                        'ansim/v1/presence/#' '$SYS/#'
+                    printf 'topic write %s\n' 'ansim/v1/state/#' 'ansim/v1/reply/#' \
+                        'ansim/v1/receipt/#' "ansim/v1/presence/$name"
+                } >>"$acl"
+            else
+                echo "$0: $where: a core's user is ansim-core, or ansim-core-<partition>" \
+                    "for a partition's core (its client id)" >&2
                 exit 1
             fi
             ;;
         operator)
-            printf '\nuser %s\ntopic write ansim/v1/cmd/%s\ntopic write ansim/v1/presence/%s\ntopic read ansim/v1/state/#\ntopic read ansim/v1/presence/+\n' \
-                "$name" "$name" "$name" >>"$acl"
+            {
+                printf '\nuser %s\n' "$name"
+                # Without a partition (the default partition's core) or to one partition.
+                printf 'topic write ansim/v1/cmd/%s\n' "$name"
+                printf 'topic write ansim/v1/cmd/%s/+\n' "$name"
+                printf 'topic write ansim/v1/presence/%s\n' "$name"
+                if [[ -z $has_districts ]]; then
+                    printf 'topic read ansim/v1/state/#\n'
+                else
+                    for district in "${scope[@]}"; do
+                        district_reads "$district"
+                    done
+                    printf 'topic read %s\n' 'ansim/v1/state/summary/#' 'ansim/v1/state/shelters'
+                fi
+                printf 'topic read ansim/v1/presence/+\n'
+            } >>"$acl"
             ;;
         source)
             printf '\nuser %s\ntopic write ansim/v1/raw/%s/#\n' "$name" "$name" >>"$acl"

@@ -198,6 +198,8 @@ class ResponderReport(_Wire, frozen=True, tag="responder"):
     # A bare position fix from a tracker that does not know the unit's status (OwnTracks):
     # the core keeps the status it has; ``status`` counts only for a responder it never saw.
     position_only: bool = False
+    # Its home district, whose partition owns it (from the topic when published into one).
+    district: DistrictName | None = None
 
 
 RawEvent = SosAlarm | CctvEvent | CameraHealth | ResponderReport
@@ -350,6 +352,10 @@ class IncidentState(_Wire, frozen=True, tag="incident"):
     # cleared by the next dispatch or when it closes.
     alert: ShortText = ""
     alert_ts: Timestamp | None = None
+    # The district it was raised in (its state topic's) and the partition whose core owns
+    # it; "" from a core that did not say (docs/partitions.md).
+    home: ShortText = ""
+    partition: ShortText = ""
 
 
 # A console holds 100,000 of these: the reason _Wire is not tracked by the cyclic GC.
@@ -397,6 +403,7 @@ class ResponderState(_Wire, frozen=True, tag="responder-state"):
     incident_id: Ident | None = None
     # Of its position, by the core's district map ("" from a core that did not say).
     district: ShortText = ""
+    home: ShortText = ""  # its home district (its state topic's), whose partition owns it
 
 
 class Shelter(_Wire, frozen=True):
@@ -435,6 +442,7 @@ class Summary(_Wire, frozen=True, tag="summary"):
     # core without one, and the holder id, so a console can show which core is active.
     term: int = 0
     lease_holder: ShortText = ""
+    partition: ShortText = ""  # the partition this core is the authority of
 
 
 class ShelterList(_Wire, frozen=True, tag="shelters"):
@@ -464,7 +472,8 @@ class ClosedIncident(_Wire, frozen=True):
 
 
 class ClosedList(_Wire, frozen=True, tag="closed"):
-    """The recently closed incidents, newest first, retained under ``topics.STATE_CLOSED``.
+    """The recently closed incidents, newest first, retained per home district under
+    ``topics.state_closed(district)``.
 
     ``total`` counts every incident closed in the last ``window_s`` the core remembers;
     ``incidents`` holds the newest of them (the list is bounded in count and bytes).

@@ -1,9 +1,16 @@
 """The versioned topic scheme, in one place.
 
-``ansim/v1/raw/<source>/<kind>``   sources publish (the source id first, so a broker
-                                    ACL can say "a source writes only under its own id")
-``ansim/v1/state/...``              the core publishes, retained
-``ansim/v1/cmd/<operator>``         an operator's commands
+``ansim/v1/raw/<source>/<kind>[/<district>]``
+                                    sources publish (the source id first, so a broker
+                                    ACL can say "a source writes only under its own id");
+                                    a source that knows its district names it, so only
+                                    that district's core reads it (docs/partitions.md)
+``ansim/v1/state/...``              the core publishes, retained; whatever belongs to a
+                                    district has the district as a level, so a broker ACL
+                                    can give a seat its districts and no others
+``ansim/v1/cmd/<operator>[/<partition>]``
+                                    an operator's commands (to the core of a partition;
+                                    without one, to the default partition's)
 ``ansim/v1/reply/<operator>``       the core's answers
 ``ansim/v1/receipt/<source>/<id>``  the core has journaled this SOS
 ``ansim/v1/presence/<operator>``    who is at a console (retained; last will)
@@ -62,26 +69,43 @@ RAW_KINDS: Final[dict[str, type]] = {
 }
 
 SHARED_GROUP: Final = "ansim-core"
+# The partition of an unpartitioned city: every district, one core (docs/partitions.md).
+DEFAULT_PARTITION: Final = "city"
 
 
-def raw(source: str, kind: str) -> str:
-    return f"{ROOT}/raw/{level(source)}/{level(kind)}"
+def raw(source: str, kind: str, district: str | None = None) -> str:
+    """A source's topic for ``kind``; with ``district``, only that district's core reads it."""
+    if district is None:
+        return f"{ROOT}/raw/{level(source)}/{level(kind)}"
+    return f"{ROOT}/raw/{level(source)}/{level(kind)}/{level(district)}"
 
 
-RAW_ALL: Final = f"{ROOT}/raw/+/+"
+RAW_ALL: Final = f"{ROOT}/raw/+/+"  # what sources publish without a district
+RAW_ALL_DISTRICTS: Final = f"{ROOT}/raw/+/+/+"  # what sources publish into a district
+
+
+def raws_in(district: str) -> str:
+    """Everything published into one district (the filter a partition's core takes)."""
+    return f"{ROOT}/raw/+/+/{level(district)}"
 
 
 def raws_from(source: str) -> str:
     """The filter for every kind one source publishes (``raw(source, kind)`` takes no ``+``)."""
-    return f"{ROOT}/raw/{level(source)}/+"
+    return f"{ROOT}/raw/{level(source)}/#"
+
+
+def raw_parts(topic: str) -> tuple[str, str, str | None] | None:
+    """(source, kind, district or None) of a raw topic, or None if it is not one."""
+    parts = topic.split("/")
+    if 5 <= len(parts) <= 6 and parts[0] == "ansim" and parts[1] == "v1" and parts[2] == "raw":
+        return parts[3], parts[4], (parts[5] if len(parts) == 6 else None)
+    return None
 
 
 def raw_kind(topic: str) -> tuple[str, str] | None:
-    """(source, kind) of a raw topic, or None if it is not one."""
-    parts = topic.split("/")
-    if len(parts) == 5 and parts[0] == "ansim" and parts[1] == "v1" and parts[2] == "raw":
-        return parts[3], parts[4]
-    return None
+    """(source, kind) of a raw topic, with or without a district, or None if it is not one."""
+    found = raw_parts(topic)
+    return None if found is None else (found[0], found[1])
 
 
 def shared(topic_filter: str, group: str = SHARED_GROUP) -> str:
@@ -90,12 +114,21 @@ def shared(topic_filter: str, group: str = SHARED_GROUP) -> str:
 
 
 # state, retained
-def state_incident(incident_id: str) -> str:
-    return f"{ROOT}/state/incident/{level(incident_id)}"
+def state_incident(district: str, incident_id: str) -> str:
+    return f"{ROOT}/state/incident/{level(district)}/{level(incident_id)}"
+
+
+def state_incidents_in(district: str) -> str:
+    return f"{ROOT}/state/incident/{level(district)}/+"
 
 
 def state_cameras(district: str) -> str:
     return f"{ROOT}/state/cameras/{level(district)}"
+
+
+def state_cameras_in(district: str) -> str:
+    """A district's camera pages (and the old whole-district topic)."""
+    return f"{ROOT}/state/cameras/{level(district)}/#"
 
 
 def state_camera_page(district: str, page: int) -> str:
@@ -105,24 +138,74 @@ def state_camera_page(district: str, page: int) -> str:
     return f"{ROOT}/state/cameras/{level(district)}/{page}"
 
 
-def state_responder(responder_id: str) -> str:
-    return f"{ROOT}/state/responder/{level(responder_id)}"
+def state_responder(district: str, responder_id: str) -> str:
+    """A unit's state, under its home district (the district its partition owns)."""
+    return f"{ROOT}/state/responder/{level(district)}/{level(responder_id)}"
 
 
-STATE_SUMMARY: Final = f"{ROOT}/state/summary"
-STATE_SHELTERS: Final = f"{ROOT}/state/shelters"
-# The recently closed incidents, one retained ``schemas.ClosedList``.
-STATE_CLOSED: Final = f"{ROOT}/state/closed"
+def state_responders_in(district: str) -> str:
+    return f"{ROOT}/state/responder/{level(district)}/+"
+
+
+def state_summary(partition: str) -> str:
+    """One partition's core: counts, rates, its lease term (``schemas.Summary``)."""
+    return f"{ROOT}/state/summary/{level(partition)}"
+
+
+def state_closed(district: str) -> str:
+    """A district's recently closed incidents, one retained ``schemas.ClosedList``."""
+    return f"{ROOT}/state/closed/{level(district)}"
+
+
+STATE_SUMMARY: Final = f"{ROOT}/state/summary/{DEFAULT_PARTITION}"
+STATE_SUMMARIES: Final = f"{ROOT}/state/summary/+"
+STATE_SHELTERS: Final = f"{ROOT}/state/shelters"  # city-wide: public safe places
+STATE_CLOSED_ALL: Final = f"{ROOT}/state/closed/+"
 STATE_ALL: Final = f"{ROOT}/state/#"
-STATE_INCIDENTS: Final = f"{ROOT}/state/incident/+"
+STATE_INCIDENTS: Final = f"{ROOT}/state/incident/+/+"
+STATE_RESPONDERS: Final = f"{ROOT}/state/responder/+/+"
 STATE_INCIDENT_PREFIX: Final = f"{ROOT}/state/incident/"  # what every incident's topic starts with
 
 
-def cmd(operator: str) -> str:
-    return f"{ROOT}/cmd/{level(operator)}"
+def district_state(district: str) -> list[str]:
+    """Every state filter of one district: what a seat scoped to it subscribes to."""
+    return [
+        state_incidents_in(district),
+        state_responders_in(district),
+        state_cameras_in(district),
+        state_closed(district),
+    ]
 
 
-CMD_ALL: Final = f"{ROOT}/cmd/+"
+def state_district(topic: str) -> str | None:
+    """The district level of a district's state topic (incident, responder, cameras, closed)."""
+    parts = topic.split("/")
+    if len(parts) >= 5 and parts[:3] == ["ansim", "v1", "state"]:
+        if parts[3] in ("incident", "responder", "cameras", "closed"):
+            return parts[4]
+    return None
+
+
+def cmd(operator: str, partition: str | None = None) -> str:
+    """An operator's command topic; with ``partition``, to that partition's core."""
+    if partition is None:
+        return f"{ROOT}/cmd/{level(operator)}"
+    return f"{ROOT}/cmd/{level(operator)}/{level(partition)}"
+
+
+CMD_ALL: Final = f"{ROOT}/cmd/+"  # commands that name no partition (the default's)
+
+
+def cmds_for(partition: str) -> str:
+    return f"{ROOT}/cmd/+/{level(partition)}"
+
+
+def cmd_parts(topic: str) -> tuple[str, str | None] | None:
+    """(operator, partition or None) of a command topic, or None if it is not one."""
+    parts = topic.split("/")
+    if 4 <= len(parts) <= 5 and parts[:3] == ["ansim", "v1", "cmd"]:
+        return parts[3], (parts[4] if len(parts) == 5 else None)
+    return None
 
 
 def reply(operator: str) -> str:

@@ -121,9 +121,12 @@ class Source:
             except (NotConnected, TimeoutError):
                 await self.transport.wait_connected(10)
 
-    async def command(self, operator: str, cmd_id: str, **fields: Any) -> Reply:
+    async def command(
+        self, operator: str, cmd_id: str, *, partition: str | None = None, **fields: Any
+    ) -> Reply:
+        """Send a command (to ``partition``'s core, else the default's) and wait for its reply."""
         cmd = Command(cmd_id=cmd_id, operator=operator, ts=time.time(), **fields)
-        await self.transport.publish(topics.cmd(operator), codec.encode(cmd))
+        await self.transport.publish(topics.cmd(operator, partition), codec.encode(cmd))
         await poll(lambda: cmd_id in self.replies, 15, f"reply to {cmd_id}")
         return self.replies[cmd_id]
 

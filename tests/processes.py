@@ -135,7 +135,7 @@ async def core_ready(settings: MqttSettings, timeout_s: float = 20.0) -> None:
     """Wait until a started core has subscribed: it publishes its summary only after connecting."""
     deadline = time.monotonic() + timeout_s
     async with Transport(
-        settings, f"ready-{time.monotonic_ns()}", subscriptions=[(topics.STATE_SUMMARY, 1)]
+        settings, f"ready-{time.monotonic_ns()}", subscriptions=[(topics.STATE_SUMMARIES, 1)]
     ) as t:
         await t.wait_connected(timeout_s)
         messages = t.messages()

@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+import msgspec
+
 from console.config import Config
 from console.core.foreign import NOT_PLAUSIBLE, ForeignAdapters, ForeignMessage
 from console.journal.store import RecordKind
@@ -32,6 +34,8 @@ from protocols.schemas import (
     SosAlarm,
 )
 from protocols.text import printable_struct
+
+replace_struct = msgspec.structs.replace
 
 # What the engine's handle_event takes.
 EngineInput = RawEvent | PublicAlert
@@ -50,6 +54,8 @@ class Accepted:
     # The engine was asked (Engine.refusal) and took it, with nothing applied since:
     # handle_event(..., vetted=True) need not ask again (~2 us an event).
     vetted: bool = False
+    # The topic's district level (raw events published into a district), else None.
+    district: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,20 @@ class Adapted:
 @dataclass(frozen=True, slots=True)
 class Refused:
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Elsewhere:
+    """Published without a district, and placed in a district another partition owns:
+    that partition's core takes it; this one acknowledges it and keeps nothing."""
+
+    district: str | None
+
+
+class Placer(Protocol):
+    """Whether a message published without a district is this core's (None: it is)."""
+
+    def __call__(self, message: object) -> str | None: ...
 
 
 class Judge(Protocol):
@@ -118,10 +138,10 @@ def _alert_problem(alert: PublicAlert) -> str | None:
 
 def read(topic: str, payload: bytes) -> Accepted | Refused:
     """Decode a message from a raw or command topic; say why when it cannot be accepted."""
-    raw = topics.raw_kind(topic)
+    raw = topics.raw_parts(topic)
     try:
         if raw is not None:
-            source, kind = raw
+            source, kind, district = raw
             schema = topics.RAW_KINDS.get(kind)
             if schema is None:
                 return Refused(f"unknown raw kind '{kind}' in topic {topic}")
@@ -134,9 +154,18 @@ def read(topic: str, payload: bytes) -> Accepted | Refused:
                 problem = _alert_problem(event)
                 if problem is not None:
                     return Refused(problem)
-            return Accepted(RecordKind.EVENT, event, dedupe_key(event), source)
-        if topic.startswith(f"{topics.ROOT}/cmd/"):
-            operator = topics.last_level(topic)
+            if district is not None and isinstance(event, CameraHealth | ResponderReport):
+                # The topic's district is the one the broker's ACL and the partition vouch
+                # for; a payload may repeat it, never contradict it.
+                if event.district is not None and event.district != district:
+                    return Refused(
+                        f"district '{event.district}' does not match the topic's '{district}'"
+                    )
+                event = replace_struct(event, district=district)
+            return Accepted(RecordKind.EVENT, event, dedupe_key(event), source, district=district)
+        parts = topics.cmd_parts(topic)
+        if parts is not None:
+            operator = parts[0]
             command: Command = printable_struct(codec.decode(payload, Command))
             if command.operator != operator:
                 return Refused(
@@ -158,16 +187,23 @@ class Reader:
     def __init__(self, cfg: Config, judge: Judge | None = None) -> None:
         self.foreign = ForeignAdapters(cfg)
         self.judge = judge
+        self.placer: Placer | None = None
 
-    def bind(self, judge: Judge | None) -> None:
-        """Ask ``judge`` (the engine this Reader feeds) about every event before it is journaled."""
+    def bind(self, judge: Judge | None, placer: Placer | None = None) -> None:
+        """Ask ``judge`` (the engine this Reader feeds) about every event before it is
+        journaled, and ``placer`` whether an event published without a district is this
+        core's (the live core of a partitioned city; never a replay: what was journaled
+        was this partition's when it came)."""
         self.judge = judge
+        self.placer = placer
 
     def subscriptions(self) -> list[str]:
         """The foreign topic filters the core must subscribe to (empty: none enabled)."""
         return self.foreign.subscriptions()
 
-    def read(self, topic: str, payload: bytes, now: float) -> Accepted | Adapted | Refused:
+    def read(
+        self, topic: str, payload: bytes, now: float
+    ) -> Accepted | Adapted | Refused | Elsewhere:
         """Never raises: whatever goes wrong reading a message makes it a dead letter.
 
         The reading comes before the journal, so a refusal here is journaled as a dead
@@ -175,7 +211,17 @@ class Reader:
         the core on every restart with the poison message still queued.
         """
         try:
-            return self._judged(self._read(topic, payload, now), now)
+            result = self._read(topic, payload, now)
+            if (
+                self.placer is not None
+                and isinstance(result, Accepted)
+                and result.kind is RecordKind.EVENT
+                and result.district is None
+            ):
+                elsewhere = self.placer(result.message)
+                if elsewhere is not None:
+                    return Elsewhere(elsewhere)
+            return self._judged(result, now)
         except Exception as exc:
             return Refused(f"unreadable: {type(exc).__name__}: {exc}"[:500])
 

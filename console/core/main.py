@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-from console.config import Config
+from console.config import Config, ConfigError, for_partition
 from console.core.journal_checks import open_checked
 from console.core.service import Core
 from console.journal.store import Journal, JournalError
@@ -18,6 +18,11 @@ log = logging.getLogger("ansim.core")
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    try:
+        cfg = for_partition(cfg, getattr(args, "partition", None))
+    except ConfigError as exc:
+        print(f"ansim core: {exc}", file=sys.stderr)
+        return 2
     try:
         journal, _ = open_checked(cfg, getattr(args, "journal", None))
     except JournalError as exc:

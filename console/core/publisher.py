@@ -16,10 +16,16 @@ changes ~2,700 cameras a second, in every district) a district's pages go out
 at most every ``CAMERA_INTERVAL_S``: a camera grid a second behind instead of
 five times the bytes, for the core to build and for every console to decode.
 
-The recently closed incidents go out as one retained list (``topics.STATE_CLOSED``,
-``console.engine.closed``): again after an incident closes, and when its oldest
-record leaves the 24-hour window; under a storm of closes at most every
-``CLOSED_INTERVAL_S``, a list of up to 200 records built and sent once, not per close.
+An incident and a unit go out under their home district (``Engine.incident_home``,
+``responder_home``: where it was raised, where it was first reported), which never
+changes, so a seat scoped to districts reads its own and a moved one leaves nothing
+stale behind (docs/partitions.md).
+
+The recently closed incidents go out as one retained list per home district
+(``topics.state_closed``, ``console.engine.closed``): again after an incident closes,
+and when its oldest record leaves the 24-hour window; under a storm of closes at most
+every ``CLOSED_INTERVAL_S``, lists of up to 200 records built and sent once, not per
+close. A district whose last record left the window gets an empty list.
 
 Every topic is built by ``protocols.topics``, which refuses (ValueError) a level that
 is not an identifier. Such a message is skipped, counted in ``refused_topics`` and
@@ -52,7 +58,7 @@ from console.engine.engine import Engine
 from protocols import codec, topics
 from protocols.camera_pages import CAMERA_PAGE, camera_page, page_count
 from protocols.mqtt import Transport
-from protocols.schemas import Receipt, Reply, Summary
+from protocols.schemas import ClosedList, Receipt, Reply, Summary
 
 log = logging.getLogger("ansim.core.publisher")
 
@@ -186,7 +192,7 @@ async def publish_state(
         # The topic of each; a refused one is dropped before its state is computed.
         named: dict[str, str] = {}
         for incident_id in chunk:
-            if (topic := topic_or_skip("incident", topics.state_incident, incident_id)) is not None:
+            if (topic := _incident_topic(engine, incident_id)) is not None:
                 named[incident_id] = topic
         taken_ids += named
         if named:
@@ -196,7 +202,7 @@ async def publish_state(
             ]
     # An empty retained payload deletes the retained message: closed incidents leave the queue.
     for incident_id in dirty.closed:
-        if (topic := topic_or_skip("incident", topics.state_incident, incident_id)) is not None:
+        if (topic := _incident_topic(engine, incident_id)) is not None:
             items.append((topic, b"", True))
     cams = _camera_state(engine)
     for district in dirty.districts:
@@ -208,15 +214,16 @@ async def publish_state(
     for district, changed in taken:
         items += camera_pages(engine, district, now, changed)
     for responder_id in dirty.responders:
-        if (topic := topic_or_skip("responder", topics.state_responder, responder_id)) is not None:
+        home = engine.responder_home(responder_id)
+        if home is None:
+            continue
+        if topic := topic_or_skip("responder", topics.state_responder, home, responder_id):
             items.append((topic, encode(engine.responder_state(responder_id)), True))
     closed = _closed_state(engine)
     closed.due = closed.due or dirty.closed_list
     closed_taken = closed.take(now, throttle=budget_s is not None)
     if closed_taken:
-        listing = engine.closed_list(now)
-        closed.expires_at = expires_at(listing)
-        items.append((topics.STATE_CLOSED, encode(listing), True))
+        items += closed.lists(engine, now)
     try:
         await _publish_all(transport, items)
     except BaseException:
@@ -270,14 +277,29 @@ class _ClosedState:
     published_at: float = -math.inf
     expires_at: float = math.inf  # the oldest record of the last list leaves the window
 
+    sent: set[str] = field(default_factory=set)  # districts whose last list was not empty
+
     def take(self, now: float, *, throttle: bool) -> bool:
-        """Whether the list goes out now; if so it is no longer due."""
+        """Whether the lists go out now; if so they are no longer due."""
         if not (self.due or now >= self.expires_at):
             return False
         if throttle and 0 <= now - self.published_at < CLOSED_INTERVAL_S:
             return False
         self.due, self.published_at = False, now
         return True
+
+    def lists(self, engine: Engine, now: float) -> list[tuple[str, bytes, bool]]:
+        """Each home district's list, and an empty one where the last list was not."""
+        lists = engine.closed_lists(now)
+        empty = ClosedList(ts=now)
+        self.expires_at = min((expires_at(x) for x in lists.values()), default=math.inf)
+        items: list[tuple[str, bytes, bool]] = []
+        for district in sorted(self.sent | set(lists)):
+            topic = topic_or_skip("closed list", topics.state_closed, district)
+            if topic is not None:
+                items.append((topic, codec.encode(lists.get(district, empty)), True))
+        self.sent = set(lists)
+        return items
 
 
 # Keyed weakly by the engine, so a rebuilt engine starts afresh (and publishes all).
@@ -299,6 +321,13 @@ def _closed_state(engine: Engine) -> _ClosedState:
     if state is None:
         state = _CLOSED_STATES[engine] = _ClosedState()
     return state
+
+
+def _incident_topic(engine: Engine, incident_id: str) -> str | None:
+    home = engine.incident_home(incident_id)
+    if home is None:
+        return None
+    return topic_or_skip("incident", topics.state_incident, home, incident_id)
 
 
 def camera_pages(
@@ -349,7 +378,8 @@ async def _publish_all(transport: Transport, items: list[tuple[str, bytes, bool]
 
 
 async def publish_summary(transport: Transport, summary: Summary) -> None:
-    await _publish_all(transport, [(topics.STATE_SUMMARY, codec.encode(summary), True)])
+    topic = topics.state_summary(summary.partition or topics.DEFAULT_PARTITION)
+    await _publish_all(transport, [(topic, codec.encode(summary), True)])
 
 
 def everything(engine: Engine) -> Dirty:

@@ -14,7 +14,7 @@ from functools import partial
 
 from console.config import Config
 from console.core.foreign import unpack_snapshot
-from console.core.ingest import Accepted, Adapted, Reader
+from console.core.ingest import Accepted, Adapted, Reader, Refused
 from console.engine.effects import Effect
 from console.engine.engine import Engine
 from console.journal.store import Journal, Record, RecordKind
@@ -96,7 +96,8 @@ def apply_record(engine: Engine, cfg: Config, record: Record) -> list[Effect]:
         return effects
     if not isinstance(result, Accepted):
         # It was accepted when journaled; a schema change since is worth a loud line.
-        log.error("journal record %d no longer decodes: %s", record.seq, result.reason)
+        why = result.reason if isinstance(result, Refused) else "placed in another partition"
+        log.error("journal record %d no longer decodes: %s", record.seq, why)
         return []
     message, source = result.message, result.source or None
     if isinstance(message, Command):

@@ -23,7 +23,7 @@ from console.config import Config, mqtt_settings
 from console.core import shelters as shelter_source
 from console.core.broker_watch import DropWatch, parse_counter
 from console.core.foreign import IGNORED_REASONS, OTHER, pack_snapshot
-from console.core.ingest import Accepted, Adapted, Reader
+from console.core.ingest import Accepted, Adapted, Elsewhere, Reader
 from console.core.journal_checks import close_at_stop
 from console.core.publisher import (
     Dirty,
@@ -36,6 +36,7 @@ from console.core.publisher import (
 )
 from console.core.rebuild import TICK_KEY, guarded, rebuild
 from console.engine.effects import Effect
+from console.engine.partitions import district_of_message
 from console.journal.store import Journal, JournalError, RecordKind
 from protocols import codec, topics
 from protocols.mqtt import ConnectionState, Incoming, NotConnected, Transport
@@ -72,8 +73,15 @@ class Core:
         self.engine, self.last_seq = rebuild(
             cfg, journal, shelter_source.load(cfg), reader=self.reader
         )
+        self.partition = cfg.core_partition()
+        self.partitions = cfg.partition_map()
+        self.districts = self.partitions.districts_of(self.partition)
         # Ownership and plausibility refusals are known before journaling: dead letters.
-        self.reader.bind(self.engine)
+        # In a partitioned city, what comes without a district is placed first.
+        self.reader.bind(
+            self.engine, self._placed_elsewhere if self.partitions.configured else None
+        )
+        self.elsewhere_total = 0  # published without a district, another partition's
         self.dirty = everything(self.engine)
         self.backlog: OrderedDict[str, None] = OrderedDict()  # incidents waiting to be published
         self.outbox = Outbox()  # owed by the batch being built: not committed yet
@@ -101,17 +109,40 @@ class Core:
 
     # --- wiring ---------------------------------------------------------------------
 
+    def _placed_elsewhere(self, message: object) -> str | None:
+        """None if a message published without a district is this partition's, else the
+        district that makes it another's (docs/partitions.md)."""
+        district = district_of_message(message, self.engine.ctx.district_map)
+        if self.partitions.owner(district) == self.partition:
+            return None
+        return district or "unknown"
+
+    def subscriptions(self) -> list[tuple[str, int]]:
+        """The raw topics of this partition's districts (every one, unpartitioned), what
+        comes without a district (placed), its commands, presence, the broker's counter."""
+        home = self.partition == self.partitions.home
+        if self.partitions.configured:
+            raws = [topics.raws_in(d) for d in sorted(self.districts)]
+            cmds = [topics.cmds_for(self.partition)] + ([topics.CMD_ALL] if home else [])
+        else:
+            raws = [topics.RAW_ALL_DISTRICTS]
+            cmds = [topics.CMD_ALL, topics.cmds_for(self.partition)]
+        # Foreign formats carry no district: the home partition's core reads them.
+        foreign = self.reader.subscriptions() if home else []
+        return [
+            (topics.RAW_ALL, 1),
+            *[(f, 1) for f in raws],
+            *[(f, 1) for f in cmds],
+            (topics.PRESENCE_ALL, 1),
+            *[(f, 1) for f in foreign],
+            (topics.SYS_DROPPED, 0),  # QoS 0: never journaled, never acknowledged
+        ]
+
     def make_transport(self) -> Transport:
         return Transport(
             mqtt_settings(self.cfg),
             self.client_id,
-            subscriptions=[
-                (topics.RAW_ALL, 1),
-                (topics.CMD_ALL, 1),
-                (topics.PRESENCE_ALL, 1),
-                *[(foreign, 1) for foreign in self.reader.subscriptions()],
-                (topics.SYS_DROPPED, 0),  # QoS 0: never journaled, never acknowledged
-            ],
+            subscriptions=self.subscriptions(),
             persistent=True,
             session_expiry_s=self.cfg.core.session_expiry_s,
             manual_ack=True,
@@ -218,6 +249,9 @@ class Core:
             return
         now = self.clock()
         result = self.reader.read(message.topic, message.payload, now)
+        if isinstance(result, Elsewhere):
+            self.elsewhere_total += 1  # acknowledged with the batch, journaled by its owner
+            return
         if isinstance(result, Adapted):
             self._adapted(message, result, now)
             return

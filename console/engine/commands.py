@@ -82,6 +82,13 @@ class Commands:
             if closed is not None:
                 raise Refusal(f"incident {closed.id} is closed ({closed.status.value})")
             raise Refusal(f"unknown incident {cmd.incident_id}")
+        scope = self.ctx.settings.scopes.get(cmd.operator)
+        home = inc.home or inc.district
+        if scope is not None and home not in scope:
+            raise Refusal(
+                f"incident {inc.id} is in {home}; {cmd.operator} acts in "
+                f"{', '.join(sorted(scope)) or 'no district'} only"
+            )
         if cmd.action is Action.CANCEL_ESCALATION and role is not Role.SUPERVISOR:
             raise Refusal("only a supervisor may cancel an escalation")
         if inc.owner is not None and inc.owner != cmd.operator and role is not Role.SUPERVISOR:

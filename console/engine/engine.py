@@ -27,7 +27,7 @@ from console.engine.districts import DistrictMap
 from console.engine.effects import Effect, Rejected
 from console.engine.geo import GridIndex, PointIndexLike
 from console.engine.incidents import Incidents
-from console.engine.model import SNAPSHOT_VERSION, State, migrate
+from console.engine.model import SNAPSHOT_VERSION, Incident, State, migrate
 from console.engine.privacy import Privacy
 from console.engine.read import ReadSide
 from console.engine.responders import Responders
@@ -214,6 +214,26 @@ class Engine:
     def closed_list(self, now: float) -> ClosedList:
         """The recently closed incidents, newest first, bounded (``console.engine.closed``)."""
         return closed_list(self.ctx.st.closed, float(now))
+
+    def closed_lists(self, now: float) -> dict[str, ClosedList]:
+        """:meth:`closed_list` of each home district that has recently closed incidents."""
+        by_home: dict[str, dict[str, Incident]] = {}
+        for incident_id, inc in self.ctx.st.closed.items():
+            by_home.setdefault(inc.home or inc.district, {})[incident_id] = inc
+        lists = {home: closed_list(closed, float(now)) for home, closed in by_home.items()}
+        return {home: listing for home, listing in lists.items() if listing.incidents}
+
+    def incident_home(self, incident_id: str) -> str | None:
+        """The home district of an open or recently closed incident (its state topic's)."""
+        st = self.ctx.st
+        inc = st.incidents.get(incident_id) or st.closed.get(incident_id)
+        return None if inc is None else (inc.home or inc.district)
+
+    def responder_home(self, responder_id: str) -> str | None:
+        resp = self.ctx.st.responders.get(responder_id)
+        if resp is None:
+            return None
+        return resp.home or self.ctx.district(resp.lat, resp.lon)
 
     def receipt_for(self, event: object, now: float) -> list[Effect]:
         """The receipt owed for an SOS already journaled (a resend); changes nothing."""

@@ -77,10 +77,11 @@ class Incidents:
 
     def next_id(self) -> str:
         self.st.seq += 1
-        return f"I-{self.st.seq:06d}"
+        return f"{self.ctx.settings.id_prefix}-{self.st.seq:06d}"
 
     def open(self, inc: Incident, now: float, effects: list[Effect]) -> None:
         st = self.st
+        inc.home = inc.home or inc.district
         st.incidents[inc.id] = inc
         st.unacked[inc.id] = inc.created
         st.open_by_priority[inc.priority - 1] += 1

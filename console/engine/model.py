@@ -87,6 +87,9 @@ class Incident(Struct, kw_only=True):
     # available"); cleared by the next dispatch or by closing it.
     alert: str = ""
     alert_ts: float | None = None
+    # The district it was raised in, kept when its position moves: the district whose
+    # seats see it and whose operators may act on it (docs/partitions.md).
+    home: str = ""
 
 
 class Camera(Struct, kw_only=True):
@@ -113,6 +116,8 @@ class Responder(Struct, kw_only=True):
     incident_id: str | None = None
     assigned_by: str | None = None
     fix_ts: float = 0.0  # the report time of its position (version 2), for the jump check
+    # Its home district (where it was first reported): whose seats see it.
+    home: str = ""
 
 
 class State(Struct, kw_only=True):

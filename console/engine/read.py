@@ -141,6 +141,8 @@ class ReadSide:
             shelters=shelters,
             alert=inc.alert,
             alert_ts=inc.alert_ts,
+            home=inc.home or inc.district,
+            partition=self.ctx.settings.partition,
         )
 
     def _nearby_cameras(self, inc: Incident) -> tuple[NearbyCamera, ...]:
@@ -248,6 +250,7 @@ class ReadSide:
             name=r.name,
             incident_id=r.incident_id,
             district=self.ctx.district(r.lat, r.lon),
+            home=r.home or self.ctx.district(r.lat, r.lon),
         )
 
     def summary(self, now: float) -> Summary:
@@ -255,6 +258,7 @@ class ReadSide:
         oldest = next(iter(st.unacked.values()), None) if st.unacked else None
         return Summary(
             ts=now,
+            partition=self.ctx.settings.partition,
             open_by_priority=(
                 st.open_by_priority[0],
                 st.open_by_priority[1],

@@ -61,6 +61,7 @@ class Responders:
                 status_since=now,
                 name=ev.name or "",
                 fix_ts=fix_ts,
+                home=ev.district or self.ctx.district(ev.lat, ev.lon),
             )
             st.responders[resp.id] = resp
             self.changed(resp, now, None, effects)

@@ -46,6 +46,7 @@ class PriorityConfig(Section):
 class CorrelationConfig(Section):
     radius_m: Positive = 300.0
     window_s: Positive = 600.0
+    border_m: NonNegative = 1000.0  # how far a partition's core looks across its border
     sos_fold_s: Positive = 1800.0
     flap_window_s: Positive = 900.0
     cctv_fold_s: Positive = 120.0
@@ -124,3 +125,12 @@ class EngineSettings(Struct, kw_only=True, frozen=True):
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     plausibility: PlausibilityConfig = field(default_factory=PlausibilityConfig)
     owners: OwnersConfig = field(default_factory=OwnersConfig)
+    # The partition this engine is the authority of, and the prefix of its incident ids
+    # ("I" for an unpartitioned city), so ids are unique city-wide (docs/partitions.md).
+    partition: str = "city"
+    id_prefix: str = "I"
+    # Operator id -> the districts whose incidents it may act on; absent: city-wide.
+    scopes: dict[str, frozenset[str]] = field(default_factory=dict)
+    # The partition's own districts; empty: every district (an unpartitioned city). A
+    # camera or unit of another district is a neighbour's, read as context only.
+    districts: frozenset[str] = frozenset()

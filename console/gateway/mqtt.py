@@ -27,6 +27,7 @@ from protocols import cap, codec, topics
 from protocols.mqtt import ConnectionState, Incoming, NotConnected, Transport
 from protocols.schemas import Receipt, SosAlarm, Summary
 
+_SUMMARY = f"{topics.ROOT}/state/summary/"
 log = logging.getLogger("ansim.gateway")
 
 REMEMBERED_RECEIPTS: Final = 10_000  # repeated POSTs of these answer at once
@@ -110,7 +111,7 @@ class GatewayMqtt:
                 log.exception("cannot handle a message on %s", message.topic)
 
     def _incoming(self, message: Incoming) -> None:
-        if message.topic == topics.STATE_SUMMARY:
+        if message.topic.startswith(_SUMMARY):  # any partition's core (docs/partitions.md)
             if message.payload:
                 with contextlib.suppress(codec.WireError):
                     self._summary_arrived(codec.decode(message.payload, Summary), message.retain)

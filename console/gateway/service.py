@@ -97,7 +97,7 @@ class Gateway(GatewayHttp, GatewayMqtt):
         self._limited: set[str] = set()  # sources being refused 429 (logged once per episode)
         self._publishing = asyncio.Semaphore(IN_FLIGHT)
         subscriptions = [(topics.receipts_for(s), 1) for s in self.tokens.sources]
-        subscriptions.append((topics.STATE_SUMMARY, 0))
+        subscriptions.append((topics.STATE_SUMMARIES, 0))
         self.transport = Transport(
             settings,
             client_id or f"ansim-gateway-{os.getpid()}",

@@ -48,7 +48,7 @@ class Responder:
     id: str
     kind: UnitKind
     name: str
-    district: str
+    district: str  # its home district, where it starts: its reports are published there
     lat: float
     lon: float
 

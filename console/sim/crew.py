@@ -43,8 +43,11 @@ class Crew:
         self.settings = settings
         self.picture = Picture()
         kinds = {unit.id: unit.kind for unit in city.responders}
+        homes = {unit.id: unit.district for unit in city.responders}
         self.units = (
-            Units(kinds, settings, dispatch, beat=beat, seed=seed) if settings.units else None
+            Units(kinds, settings, dispatch, beat=beat, seed=seed, homes=homes)
+            if settings.units
+            else None
         )
         self.desk = Desk(settings, session=session, seed=seed) if settings.desk > 0 else None
 

@@ -12,13 +12,13 @@ import logging
 from typing import Final
 
 from console.sim.crew import Crew, Step
+from console.sim.picture import Picture
 from protocols import codec, topics
-from protocols.schemas import IncidentState, Reply, ResponderState
+from protocols.schemas import Command, IncidentState, Reply, ResponderState
 
 log = logging.getLogger("ansim.simulate")
 
 STATE_RESPONDER_PREFIX: Final = f"{topics.ROOT}/state/responder/"
-STATE_RESPONDERS: Final = f"{STATE_RESPONDER_PREFIX}+"
 REPLY_PREFIX: Final = f"{topics.ROOT}/reply/"
 
 
@@ -26,7 +26,8 @@ def subscriptions(crew: Crew) -> list[tuple[str, int]]:
     """What the crew listens to: nothing when nobody reacts."""
     if not crew.active:
         return []
-    subs = [(topics.STATE_INCIDENTS, 1), (STATE_RESPONDERS, 1)]
+    # Every district's, whichever partition publishes them: the crew works the whole city.
+    subs = [(topics.STATE_INCIDENTS, 1), (topics.STATE_RESPONDERS, 1)]
     return subs + [(topics.reply(operator), 1) for operator in crew.operators]
 
 
@@ -65,10 +66,21 @@ class CrewInbox:
         return True
 
 
-def outgoing(step: Step, source: str) -> list[tuple[str, bytes]]:
-    """The crew's step as messages: unit reports as the simulator's, commands as their
-    colleague's (``ansim/v1/cmd/<operator>``, as a console sends them)."""
-    raw = topics.raw(source, topics.RAW_RESPONDER)
-    out = [(raw, codec.encode(report)) for report in step.reports]
-    out += [(topics.cmd(c.operator), codec.encode(c)) for c in step.commands]
+def outgoing(step: Step, source: str, picture: Picture) -> list[tuple[str, bytes]]:
+    """The crew's step as messages: unit reports as the simulator's, into each unit's home
+    district; commands as their colleague's, to the core of the incident's partition
+    (``ansim/v1/cmd/<operator>/<partition>``, as a console sends them)."""
+    out = [
+        (topics.raw(source, topics.RAW_RESPONDER, report.district), codec.encode(report))
+        for report in step.reports
+    ]
+    out += [
+        (topics.cmd(c.operator, _partition(c, picture)), codec.encode(c)) for c in step.commands
+    ]
     return out
+
+
+def _partition(command: Command, picture: Picture) -> str | None:
+    """The partition whose core owns the command's incident (None: the default's)."""
+    state = picture.incidents.get(command.incident_id or "")
+    return (state.partition or None) if state is not None else None

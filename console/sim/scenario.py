@@ -47,11 +47,14 @@ SCENARIOS: Final[tuple[ScenarioName, ...]] = ("quiet", "evening", "storm")
 
 @dataclass(frozen=True)
 class Emit:
-    """One message to publish at ``ts`` on ``topics.raw(source, kind)``."""
+    """One message to publish at ``ts`` on ``topics.raw(source, kind, district)``."""
 
     ts: float
     kind: str  # topics.RAW_SOS, RAW_CCTV, RAW_CAMERA or RAW_RESPONDER
     message: RawEvent
+    # The district it is published into: a camera's, a unit's home district. None for an
+    # SOS: a phone knows no districts, the core that receives it places it by position.
+    district: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,7 @@ def registration(city: City, ts: float, *, skip: Collection[str] = ()) -> Iterat
                 lat=lat[i],
                 lon=lon[i],
             ),
+            city.camera_district_name(i),
         )
     for unit in city.responders:
         if unit.id in skip:
@@ -161,7 +165,9 @@ def registration(city: City, ts: float, *, skip: Collection[str] = ()) -> Iterat
                 lon=unit.lon,
                 ts=ts,
                 name=unit.name,
+                district=unit.district,
             ),
+            unit.district,
         )
 
 
@@ -275,7 +281,8 @@ class Scenario:
                     continue
                 ts = t + rng.uniform(3.0, 60.0)
                 kind = rng.choice(_BURST_KINDS)
-                self._schedule(Emit(ts, topics.RAW_CCTV, self._cctv_message(ts, cam, kind, 0.7)))
+                message = self._cctv_message(ts, cam, kind, 0.7)
+                self._schedule(Emit(ts, topics.RAW_CCTV, message, self._district(cam)))
         if rng.random() < 0.15:
             # She presses again a little later, from a few metres away: one incident.
             ts = t + rng.uniform(20.0, 240.0)
@@ -321,8 +328,8 @@ class Scenario:
                 ts=ts,
                 withdrawn=True,
             )
-            self._schedule(Emit(ts, topics.RAW_CCTV, withdrawn))
-        return Emit(t, topics.RAW_CCTV, message)
+            self._schedule(Emit(ts, topics.RAW_CCTV, withdrawn, self._district(cam)))
+        return Emit(t, topics.RAW_CCTV, message, self._district(cam))
 
     def _cctv_message(self, ts: float, cam: int, kind: CctvKind, low: float) -> CctvEvent:
         event_id = f"ev-{self._prefix}-{next(self._event_n)}"
@@ -381,7 +388,11 @@ class Scenario:
             # Marks the camera healthy again when this is generated, not when sent:
             # cheap, and only used to steer new events towards working cameras.
             self._faulty.discard(cam)
-        return Emit(ts, topics.RAW_CAMERA, message)
+        return Emit(ts, topics.RAW_CAMERA, message, self._district(cam))
+
+    def _district(self, cam: int) -> str:
+        """The camera's district: where its messages are published."""
+        return self.city.camera_district_name(cam)
 
     def _pick_online_camera(self) -> int:
         n = self.city.camera_count
@@ -430,7 +441,9 @@ class Scenario:
                 lon=lon,
                 ts=t,
                 position_only=not changed,
+                district=unit.district,
             ),
+            unit.district,
         )
 
     # --- geometry ------------------------------------------------------------------------

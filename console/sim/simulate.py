@@ -1,11 +1,20 @@
 """`ansim simulate`: publish the simulated Seoul to the broker, in real time.
 
 The events come from :mod:`console.sim.scenario` (pure); this module only paces
-them, publishes them (MessagePack, QoS 1) and keeps the SOS promise of the
-wire: an SOS is resent every ``[simulate] resend_s`` seconds until the core's
-receipt for it arrives, across disconnects and broker restarts. The city's people
-who react to the core (:mod:`console.sim.crew`: colleagues at the desk, units on a
-job) read the core's published state here and their steps are published from here.
+them, publishes them (MessagePack, QoS 1) and keeps the SOS promise of the wire:
+an SOS is resent every ``[simulate] resend_s`` seconds until the core's receipt for
+it arrives, across disconnects and broker restarts.
+
+A camera's messages go into its district and a unit's into its home district
+(``ansim/v1/raw/<source>/<kind>/<district>``), so each partition's core reads its
+own; an SOS goes out without one and the cores place it by its position
+(docs/partitions.md). So the same simulator drives one core or a city split across
+partitions, with no option for it.
+
+The city's people who react to the core (:mod:`console.sim.crew`: colleagues at the
+desk, units on a job) read the core's published state here, every partition's, and
+their steps are published from here: a colleague's command to the core of the
+incident's partition.
 """
 
 from __future__ import annotations
@@ -161,9 +170,10 @@ class Simulator:
 
     # --- publishing ----------------------------------------------------------------------
 
-    async def submit(self, kind: str, payload: bytes) -> None:
-        """Publish in the background, at most IN_FLIGHT at once, retrying until it is acked."""
-        await self.submit_to(topics.raw(self.opts.source, kind), payload)
+    async def submit(self, kind: str, payload: bytes, district: str | None = None) -> None:
+        """Publish in the background, at most IN_FLIGHT at once, retrying until it is acked;
+        into ``district`` when the message has one (only that district's core reads it)."""
+        await self.submit_to(topics.raw(self.opts.source, kind, district), payload)
 
     async def submit_to(self, topic: str, payload: bytes) -> None:
         await self._window.acquire()
@@ -201,7 +211,7 @@ class Simulator:
             _record(self.opts.record, message.alarm_id)
         if isinstance(message, SosAlarm) and self.opts.resend:
             self.pending.add(message, time.monotonic())
-        await self.submit(emit.kind, codec.encode(message))
+        await self.submit(emit.kind, codec.encode(message), emit.district)
         self.counters.count(emit.kind)
 
     # --- the tasks -------------------------------------------------------------------------
@@ -273,7 +283,7 @@ class Simulator:
                 continue
             self.counters.commands += len(step.commands)
             self.counters.unit_reports += len(step.reports)
-            for topic, payload in crew_wire.outgoing(step, self.opts.source):
+            for topic, payload in crew_wire.outgoing(step, self.opts.source, crew.picture):
                 await self.submit_to(topic, payload)
 
     async def resend(self) -> None:

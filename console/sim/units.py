@@ -66,8 +66,12 @@ class Units:
         *,
         beat: Beat | None = None,
         seed: int = 0,
+        homes: dict[str, str] | None = None,
     ) -> None:
         self.kinds = kinds  # the simulator's own units: it never reports anyone else's
+        # Each unit's home district (where it started): its reports are published into
+        # it, wherever the job takes it, so one partition's core keeps owning it.
+        self.homes = homes or {}
         self.settings = settings
         self.dispatch = dispatch
         self.beat = beat
@@ -174,6 +178,7 @@ class Units:
             lat=trip.lat,
             lon=trip.lon,
             ts=now,
+            district=self.homes.get(trip.unit_id),
         )
 
     def _report(
@@ -186,4 +191,5 @@ class Units:
             lat=state.lat,
             lon=state.lon,
             ts=now,
+            district=self.homes.get(state.id),
         )

@@ -39,6 +39,7 @@ from console.tui.messages import LinkStateChanged, ReplyReceived
 from console.tui.panes import PaneSwitch
 from console.tui.presence import others_online
 from console.tui.quitting import LocalCity, ask_quit
+from console.tui.scope import narrowed
 from console.tui.screens.frames import ConsoleScreen
 from console.tui.screens.help import HelpScreen, help_rows
 from console.tui.selection import SelectionWatch
@@ -461,6 +462,8 @@ def run(
     """
     operator = getattr(args, "operator", None) or cfg.operator.id
     role = getattr(args, "role", None) or cfg.operator.role
+    if districts := getattr(args, "districts", None):
+        cfg = narrowed(cfg, operator, [d.strip() for d in districts.split(",") if d.strip()])
     app = AnsimApp(cfg, operator=operator, role=role, connect=True, child_news=child_news,
                    ansi_color=native_ansi(cfg.console.colors), local_city=local_city)  # fmt: skip
     result = app.run()

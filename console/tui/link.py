@@ -40,6 +40,15 @@ LEAVE_TIMEOUT_S = 2.0  # a quit waits at most this long for the broker to take t
 MAX_TWINS = 32  # other seats of this operator remembered (only this operator can publish them)
 
 
+def state_filters(scope: frozenset[str] | None) -> list[str]:
+    """What a seat subscribes to: the whole city, or only its districts' state (the
+    broker's ACL grants a scoped seat no more), every partition's summary, shelters."""
+    if scope is None:
+        return [topics.STATE_ALL]
+    own = [f for district in sorted(scope) for f in topics.district_state(district)]
+    return [*own, topics.STATE_SUMMARIES, topics.STATE_SHELTERS]
+
+
 class Link:
     def __init__(
         self,
@@ -70,7 +79,7 @@ class Link:
             # seat needs an account of its own.
             f"console-{operator}-{self._host}-{id(self):x}"[:64],
             subscriptions=[
-                (topics.STATE_ALL, 1),
+                *[(f, 1) for f in state_filters(cfg.scope_of(operator))],
                 (self._reply_topic, 1),
                 (topics.PRESENCE_ALL, 1),
             ],
@@ -135,7 +144,10 @@ class Link:
 
     async def send(self, command: Command) -> None:
         """Publish a command (QoS 1); raises NotConnected when offline, never queues."""
-        await self.transport.publish(topics.cmd(self.operator), codec.encode(command), qos=1)
+        incident = self.store.incidents.get(command.incident_id or "")
+        partition = incident.partition if incident is not None and incident.partition else None
+        topic = topics.cmd(self.operator, partition)  # to the core that owns the incident
+        await self.transport.publish(topic, codec.encode(command), qos=1)
 
     # --- presence ---------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
+from console.tui.merged import merge_closed, merge_summaries
 from protocols import codec, topics
 from protocols.schemas import (
     ClosedList,
@@ -42,6 +43,8 @@ _INCIDENT = f"{topics.ROOT}/state/incident/"
 _CAMERAS = f"{topics.ROOT}/state/cameras/"
 _RESPONDER = f"{topics.ROOT}/state/responder/"
 _PRESENCE = f"{topics.ROOT}/presence/"
+_SUMMARY = f"{topics.ROOT}/state/summary/"
+_CLOSED = f"{topics.ROOT}/state/closed/"
 
 # Words an operator types for a status; the wire names work too.
 _STATUS_WORDS: dict[str, IncidentStatus] = {
@@ -194,9 +197,11 @@ class StateStore:
         self._camera_raw: dict[str, dict[int, bytes]] = {}  # received, not decoded yet
         self._stale_districts: set[str] = set()  # pages changed since they were joined
         self.responders: dict[str, ResponderState] = {}
-        self.summary: Summary | None = None
+        self.summary: Summary | None = None  # of every partition seen, merged
+        self.summaries: dict[str, Summary] = {}  # by partition
         self.shelters: ShelterList | None = None
-        self.closed: ClosedList | None = None
+        self.closed: ClosedList | None = None  # of every district seen, merged
+        self.closed_lists: dict[str, ClosedList] = {}  # by home district
         self.presence: dict[str, Presence] = {}
         self.version = 0
         self.rejected = 0
@@ -219,7 +224,7 @@ class StateStore:
         try:
             if topic.startswith(_INCIDENT):
                 if not payload:  # retained message cleared: the incident is gone
-                    self.remove_incident(topic[len(_INCIDENT) :])
+                    self.remove_incident(topics.last_level(topic))
                     return True
                 self.apply(codec.decode(payload, IncidentState))
             elif topic.startswith(_CAMERAS):
@@ -240,12 +245,15 @@ class StateStore:
                 return True  # any other cleared retained topic: nothing to show
             elif topic.startswith(_RESPONDER):
                 self.apply(codec.decode(payload, ResponderState))
-            elif topic == topics.STATE_SUMMARY:
+            elif topic.startswith(_SUMMARY):
                 self.apply(codec.decode(payload, Summary))
             elif topic == topics.STATE_SHELTERS:
                 self.apply(codec.decode(payload, ShelterList, max_bytes=codec.MAX_STATE_PAYLOAD))
-            elif topic == topics.STATE_CLOSED:
-                self.apply(codec.decode(payload, ClosedList, max_bytes=codec.MAX_STATE_PAYLOAD))
+            elif topic.startswith(_CLOSED):
+                listing: ClosedList = codec.decode(
+                    payload, ClosedList, max_bytes=codec.MAX_STATE_PAYLOAD
+                )
+                self.apply(listing, district=topics.last_level(topic))
             elif topic.startswith(_PRESENCE):
                 self.apply(codec.decode(payload, Presence))
             else:
@@ -256,8 +264,8 @@ class StateStore:
             return False
         return True
 
-    def apply(self, message: Any) -> None:
-        """Apply one decoded state message."""
+    def apply(self, message: Any, *, district: str = "") -> None:
+        """Apply one decoded state message (a closed list: of ``district``)."""
         if isinstance(message, IncidentState):
             self._apply_incident(message)
         elif isinstance(message, DistrictCameras):
@@ -268,13 +276,15 @@ class StateStore:
             self.responders[message.id] = message
             self._changes.responders = True
         elif isinstance(message, Summary):
-            self.summary = message
+            self.summaries[message.partition] = message
+            self.summary = merge_summaries(self.summaries)
             self._changes.summary = True
         elif isinstance(message, ShelterList):
             self.shelters = message
             self._changes.shelters = True
         elif isinstance(message, ClosedList):
-            self.closed = message
+            self.closed_lists[district] = message
+            self.closed = merge_closed(self.closed_lists)
             self._changes.closed = True
         elif isinstance(message, Presence):
             self.presence[message.operator] = message

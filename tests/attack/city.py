@@ -23,6 +23,7 @@ from protocols import codec, topics
 from protocols.schemas import DistrictCameras, IncidentState, ResponderState, Summary
 from tests.processes import AnsimProcess, write_config
 from tests.secure_broker import CORE, Client, DeployBroker
+from tests.state_lookup import find, must
 
 VICTIM, ATTACKER = "cam-1", "cam-2"
 CITY_HALL = (37.5663, 126.9779)
@@ -226,7 +227,7 @@ class City:
 
     def unit(self, unit_id: str, state: dict[str, Any] | None = None) -> ResponderState | None:
         state = self.retained() if state is None else state
-        found = state.get(topics.state_responder(unit_id))
+        found = find(state, "responder", unit_id)
         return found if isinstance(found, ResponderState) else None
 
     def camera(self, camera_id: str, state: dict[str, Any] | None = None) -> Any:
@@ -245,7 +246,7 @@ def _newer(summary: Summary | None, than: Summary | None) -> bool:
 
 def victim_now(city: City, incident_id: str) -> dict[str, Any]:
     state = city.retained()
-    incident = state[topics.state_incident(incident_id)]
+    incident = must(state, "incident", incident_id)
     unit, camera = city.unit(VICTIM_UNIT, state), city.camera(VICTIM_CAMERA, state)
     assert unit is not None and camera is not None
     alerts = [s for s in state.values() if getattr(s, "source", None) == SENDER]

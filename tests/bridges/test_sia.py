@@ -372,14 +372,16 @@ async def test_forwarder_end_to_end(mqtt_settings: MqttSettings) -> None:
             async with Transport(mqtt_settings, "test-core") as core:
                 await core.wait_connected(10)
                 state = incident("I-e2e-1")
-                topic = topics.state_incident(state.id)
+                topic = topics.state_incident(state.district, state.id)
                 await core.publish(topic, codec.encode(state), retain=True)
                 await asyncio.wait_for(centre.got.wait(), 15)
                 # an update of the same incident, and a non-SOS incident: nothing new
                 acked = msgspec.structs.replace(state, status=IncidentStatus.ACKNOWLEDGED)
                 await core.publish(topic, codec.encode(acked), retain=True)
                 cctv = incident("C-e2e-1", kind=IncidentKind.CCTV)
-                await core.publish(topics.state_incident(cctv.id), codec.encode(cctv), retain=True)
+                await core.publish(
+                    topics.state_incident(cctv.district, cctv.id), codec.encode(cctv), retain=True
+                )
                 await asyncio.sleep(1.0)
         finally:
             stop.set()

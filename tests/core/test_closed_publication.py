@@ -35,6 +35,7 @@ from protocols.schemas import (
 from tests.brokers import MosquittoBroker
 from tests.fault_helpers import Source, poll
 from tests.processes import core_ready, retained_state, write_config
+from tests.state_lookup import find
 
 SOURCE = "app"
 CITY_HALL = (37.5663, 126.9779)
@@ -59,7 +60,8 @@ class Recorder:
         self.published.append((topic, payload))
 
     def closed_lists(self) -> list[ClosedList]:
-        return [codec.decode(p, ClosedList) for t, p in self.published if t == topics.STATE_CLOSED]
+        prefix = f"{topics.ROOT}/state/closed/"
+        return [codec.decode(p, ClosedList) for t, p in self.published if t.startswith(prefix)]
 
     def payloads(self, topic: str) -> list[bytes]:
         return [p for t, p in self.published if t == topic]
@@ -108,18 +110,19 @@ async def test_closing_an_incident_publishes_it_in_the_closed_list(tmp_path: Pat
     clock = Clock()
     core, out = make_core(tmp_path / "journal.db", clock)
     await core.flush(clock.now, everything_now=True)
-    assert [c.incidents for c in out.closed_lists()] == [()]  # a start publishes it, empty
+    assert out.closed_lists() == []  # nothing closed yet: no district has a list
     clock.now += CLOSED_INTERVAL_S
     incident_id = await close_one(core, 1)
     await core.flush(clock.now)  # the core's regular tick, with its budget
-    assert out.payloads(topics.state_incident(incident_id))[-1] == b""  # gone from the queue
+    home = core.engine.incident_home(incident_id) or ""
+    assert out.payloads(topics.state_incident(home, incident_id))[-1] == b""  # gone from the queue
     listing = out.closed_lists()[-1]
     assert [r.id for r in listing.incidents] == [incident_id]
     record = listing.incidents[0]
     assert record.status is IncidentStatus.FALSE_ALARM and record.disposition == "pocket dial"
     assert record.closed_by == "op1" and record.closed_at == clock.now
     assert record.owner is None  # closed straight from new: nobody took it first
-    payload = out.payloads(topics.STATE_CLOSED)[-1]
+    payload = out.payloads(topics.state_closed(home))[-1]
     for personal in (NAME, PHONE, "phone-1"):
         assert personal.encode() not in payload
 
@@ -136,14 +139,18 @@ async def test_a_storm_of_closes_publishes_the_list_at_most_once_a_second(tmp_pa
         closed.append(await close_one(core, n))
         await core.flush(clock.now)
         clock.now += 0.05
-    assert len(out.closed_lists()) == 1, "more than one list within the interval"
-    assert out.closed_lists()[0].ts == start
+    # One list per home district, all built at one time: once within the interval.
+    assert [c.ts for c in out.closed_lists()] == [start], "more than once within the interval"
     clock.now = start + CLOSED_INTERVAL_S
     await core.flush(clock.now)
-    assert len(out.closed_lists()) == 2
-    assert [r.id for r in out.closed_lists()[-1].incidents] == closed[::-1]
+    times = sorted({c.ts for c in out.closed_lists()})
+    assert times == [start, clock.now]
+    latest = [c for c in out.closed_lists() if c.ts == clock.now]
+    listed = sorted((r for c in latest for r in c.incidents), key=lambda r: -r.closed_at)
+    assert sorted(r.id for r in listed) == sorted(closed)
+    sent = len(out.closed_lists())
     await core.flush(clock.now + 5)  # nothing more closed: nothing more sent
-    assert len(out.closed_lists()) == 2
+    assert len(out.closed_lists()) == sent
 
 
 async def test_the_list_is_republished_when_its_oldest_record_leaves_the_window(
@@ -174,14 +181,15 @@ async def test_a_restarted_core_publishes_the_same_list_rebuilt_from_the_journal
         ids.append(await close_one(core, n, disposition=f"case {n}"))
         clock.now += 60
     await core.flush(clock.now, everything_now=True)
-    before = out.closed_lists()[-1]
-    assert [r.id for r in before.incidents] == ids[::-1]
+    before = out.closed_lists()  # one list per home district
+    listed = sorted((r for c in before for r in c.incidents), key=lambda r: -r.closed_at)
+    assert [r.id for r in listed] == ids[::-1]
     core.journal.close()
 
     again, out_again = make_core(tmp_path / "journal.db", clock)
     try:
         await again.flush(clock.now, everything_now=True)
-        assert out_again.closed_lists() == [before]
+        assert out_again.closed_lists() == before
     finally:
         again.journal.close()
 
@@ -215,7 +223,7 @@ async def test_a_console_sees_a_closed_incident_in_the_retained_list(
             assert reply.ok, reply.reason
 
         def listed(state: dict[str, Any]) -> bool:
-            closed = state.get(topics.STATE_CLOSED)
+            closed = _closed(state)
             return isinstance(closed, ClosedList) and any(
                 r.id == incident_id for r in closed.incidents
             )
@@ -225,8 +233,9 @@ async def test_a_console_sees_a_closed_incident_in_the_retained_list(
         while not listed(state):
             assert time.monotonic() < deadline, f"not in the closed list: {state.keys()}"
             state = await retained_state(mqtt_settings)
-        assert topics.state_incident(incident_id) not in state  # cleared from the queue
-        closed = state[topics.STATE_CLOSED]
+        assert find(state, "incident", incident_id) is None  # cleared from the queue
+        closed = _closed(state)
+        assert closed is not None
         record = next(r for r in closed.incidents if r.id == incident_id)
         assert record.status is IncidentStatus.RESOLVED
         assert record.disposition == "escorted home"
@@ -235,3 +244,9 @@ async def test_a_console_sees_a_closed_incident_in_the_retained_list(
     finally:
         core.stop()
         await asyncio.wait_for(running, 20)
+
+
+def _closed(state: dict[str, Any]) -> ClosedList | None:
+    """The one district's closed list in a retained picture (these tests close in one)."""
+    lists = [v for t, v in state.items() if t.startswith(f"{topics.ROOT}/state/closed/")]
+    return lists[0] if lists else None

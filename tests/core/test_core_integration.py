@@ -33,6 +33,7 @@ from protocols.schemas import (
     UnitKind,
 )
 from tests.processes import AnsimProcess, core_ready, retained_state, until, write_config
+from tests.state_lookup import find, must
 
 SOURCE = "tst"
 CITY_HALL = (37.5663, 126.9779)
@@ -155,7 +156,7 @@ async def test_core_applies_commands_from_two_operators_and_publishes_retained_s
             assert not not_yours.ok and "op1" in not_yours.reason, not_yours.reason
 
         def settled(state: dict[str, Any]) -> bool:
-            incident = state.get(topics.state_incident(first))
+            incident = find(state, "incident", first)
             summary = state.get(topics.STATE_SUMMARY)
             return (
                 isinstance(incident, IncidentState)
@@ -168,16 +169,16 @@ async def test_core_applies_commands_from_two_operators_and_publishes_retained_s
         deadline = time.monotonic() + 10
         while not settled(state) and time.monotonic() < deadline:
             state = await retained_state(mqtt_settings)
-        incident = state[topics.state_incident(first)]
+        incident = must(state, "incident", first)
         assert isinstance(incident, IncidentState)
         assert incident.responders == ("r0",)
         assert incident.owner == "op1"
         assert [h.actor for h in incident.history if h.actor != "core"][:2] == ["op1", "op1"]
-        responder = state[topics.state_responder("r0")]
+        responder = must(state, "responder", "r0")
         assert isinstance(responder, ResponderState)
         assert responder.status is ResponderStatus.DISPATCHED
         assert responder.incident_id == first
-        other = state[topics.state_incident(second)]
+        other = must(state, "incident", second)
         assert isinstance(other, IncidentState) and other.status is IncidentStatus.ACKNOWLEDGED
         summary = state[topics.STATE_SUMMARY]
         assert isinstance(summary, Summary) and summary.rejected_total >= 1
@@ -268,11 +269,11 @@ async def test_core_with_the_simulator_and_two_operators(
         assert sim.process.returncode == 0, sim.log()
 
         def settled(seen: dict[str, Any]) -> bool:
-            mine = seen.get(topics.state_incident(first.id))
+            mine = find(seen, "incident", first.id)
             return (
                 isinstance(mine, IncidentState)
                 and mine.status is IncidentStatus.ACKNOWLEDGED
-                and topics.state_incident(second.id) not in seen
+                and find(seen, "incident", second.id) is None
             )
 
         deadline = time.monotonic() + 10
@@ -280,7 +281,7 @@ async def test_core_with_the_simulator_and_two_operators(
         while not settled(state):
             assert time.monotonic() < deadline, "the newcomer never saw the operators' work"
             state = await retained_state(mqtt_settings)
-        assert state[topics.state_incident(first.id)].owner == "op1"
+        assert must(state, "incident", first.id).owner == "op1"
         summary = state[topics.STATE_SUMMARY]
         assert isinstance(summary, Summary) and summary.events_total > 0
         assert "op1" not in summary.operators  # commands alone do not make a presence
@@ -320,5 +321,11 @@ def test_every_core_subscription_is_its_own(tmp_path: Path, protocol: int) -> No
         filters = [f for f, _ in Core(cfg, journal).make_transport().subscriptions]
     finally:
         journal.close()
-    assert filters[:3] == [topics.RAW_ALL, topics.CMD_ALL, topics.PRESENCE_ALL]
+    assert filters[:5] == [
+        topics.RAW_ALL,
+        topics.RAW_ALL_DISTRICTS,
+        topics.CMD_ALL,
+        topics.cmds_for(topics.DEFAULT_PARTITION),
+        topics.PRESENCE_ALL,
+    ]
     assert not any(f.startswith("$share/") for f in filters)

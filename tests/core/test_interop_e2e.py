@@ -41,6 +41,7 @@ from protocols.schemas import (
     UnitKind,
 )
 from tests.processes import AnsimProcess, core_ready, until, write_config
+from tests.state_lookup import find
 
 SOURCE = "interop"
 CITY_HALL = (37.5663, 126.9779)
@@ -348,7 +349,7 @@ async def test_owntracks_moves_a_dispatched_responder_and_counts_what_it_ignores
         await w.publish("owntracks/jane/phone", owntracks_location(CITY_HALL[0] + 0.0004, 126.98))
 
         def moved() -> ResponderState | None:
-            r = w.state.get(topics.state_responder("scout-j1"))
+            r = find(w.state, "responder", "scout-j1")
             return r if isinstance(r, ResponderState) and r.lon == 126.98 else None
 
         await until(lambda: moved() is not None, what="the responder to move")
@@ -368,10 +369,7 @@ async def test_owntracks_moves_a_dispatched_responder_and_counts_what_it_ignores
         await until(lambda: (w.summary() or Summary(ts=0)).rejected_total >= 3, what="rejections")
         await w.publish("owntracks/jane/phone", owntracks_location(CITY_HALL[0], 126.981))
         await until(
-            lambda: (
-                (r := w.state.get(topics.state_responder("scout-j1"))) is not None
-                and r.lon == 126.981
-            ),
+            lambda: (r := find(w.state, "responder", "scout-j1")) is not None and r.lon == 126.981,
             what="the core to go on after garbage",
         )
         assert w.incidents(IncidentKind.SOS)[0].responders == ("scout-j1",)

@@ -169,11 +169,17 @@ GOOD = ["a", "op1", "cam-gangnam-17", "sos:src:a1", "user@example.org", "x" * 12
 BUILDERS = {
     "raw source": lambda v: topics.raw(v, topics.RAW_SOS),
     "raw kind": lambda v: topics.raw("cam-1", v),
+    "raw district": lambda v: topics.raw("cam-1", topics.RAW_CCTV, v),
     "raws_from": topics.raws_from,
-    "state_incident": topics.state_incident,
+    "state_incident": lambda v: topics.state_incident("Mapo-gu", v),
+    "state_incident district": lambda v: topics.state_incident(v, "I-000001"),
+    "state_closed": topics.state_closed,
+    "state_summary": topics.state_summary,
+    "cmd partition": lambda v: topics.cmd("op1", v),
     "state_cameras": topics.state_cameras,
     "state_camera_page": lambda v: topics.state_camera_page(v, 0),
-    "state_responder": topics.state_responder,
+    "state_responder": lambda v: topics.state_responder("Mapo-gu", v),
+    "state_responder district": lambda v: topics.state_responder(v, "u-1"),
     "cmd": topics.cmd,
     "reply": topics.reply,
     "receipt source": lambda v: topics.receipt(v, "a1"),
@@ -253,18 +259,20 @@ async def test_publish_state_skips_bad_levels_and_publishes_everything_else(
     core.handle(message(1, []))
     await core.commit_and_release()
     good = core.engine.open_incident_ids()
+    # A home district that is not an identifier (an old journal's "unknown district!").
+    bad = core.engine.st.incidents[good[0]]
+    bad.home = "bad/district"
     dirty = Dirty(
-        incidents={*good, "bad/id", "bad+id"},
-        closed={"gone#1", "gone-2"},
+        incidents={*good, "never-seen"},  # no home district: nothing to publish
+        closed={"gone#1"},
         districts={"bad/district"},
         responders={"bad responder"},
     )
     out = Recorder()
     sent = await publish_state(out, core.engine, dirty, time.time())  # type: ignore[arg-type]
-    assert sent == len(out.published) == len(good) + 1
-    assert set(out.incidents()) == set(good)
-    assert topics.state_incident("gone-2") in out.topics()
-    assert refusals.by_kind == {"incident": 3, "district": 1, "responder": 1}
+    assert sent == len(out.published) == len(good) - 1
+    assert set(out.incidents()) == set(good) - {bad.id}
+    assert refusals.by_kind == {"incident": 1, "district": 1}
 
 
 async def test_the_core_keeps_publishing_past_bad_values(
@@ -282,9 +290,12 @@ async def test_the_core_keeps_publishing_past_bad_values(
     assert topics.reply("op1") in out.topics()
     assert len(out.incidents()) == 1
     assert topics.STATE_SUMMARY in out.topics()
-    assert refusals.total == 3
+    assert refusals.total == 1  # unknown ids have no home district: skipped, not refused
     assert not core.failed
-    # A second round: already counted kinds are counted again, the core still runs.
-    core.dirty.incidents.add("evil/again")
-    await core.flush(time.time())
-    assert refusals.by_kind["incident"] == 2 and not core.failed
+    # An incident whose home district is not an identifier: refused, counted each round.
+    (incident_id,) = core.engine.open_incident_ids()
+    core.engine.st.incidents[incident_id].home = "evil/../district"
+    for round_ in (1, 2):
+        core.dirty.incidents.add(incident_id)
+        await core.flush(time.time())
+        assert refusals.by_kind["incident"] == round_ and not core.failed

@@ -21,7 +21,7 @@ async def test_a_reconnect_deletes_the_retained_state_of_closed_incidents(tmp_pa
     core, out = make_core(tmp_path / "journal.db", clock)
     incident_id = await close_one(core, 1)
     await core.flush(clock.now, everything_now=True)
-    topic = topics.state_incident(incident_id)
+    topic = topics.state_incident(core.engine.incident_home(incident_id) or "", incident_id)
     sent = len(out.payloads(topic))
     core._on_connection(ConnectionState.CONNECTED, "")  # the broker came back, or another one
     clock.now += 1
@@ -37,6 +37,7 @@ async def test_a_close_pending_at_a_reconnect_still_goes_out(tmp_path: Path) -> 
     incident_id = await close_one(core, 1)  # committed, not yet published
     core._on_connection(ConnectionState.CONNECTED, "")
     await core.flush(clock.now)
-    assert out.payloads(topics.state_incident(incident_id))[-1] == b""
+    home = core.engine.incident_home(incident_id) or ""
+    assert out.payloads(topics.state_incident(home, incident_id))[-1] == b""
     assert incident_id in everything(core.engine).closed
     core.journal.close()

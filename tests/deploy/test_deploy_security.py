@@ -114,9 +114,9 @@ def test_source_cannot_publish_state(client: MakeClient) -> None:
     console = client("op1")
     console.subscribe(topics.STATE_ALL)
     cam = client("cam-1")
-    fake = topics.state_incident("fake-by-camera")
+    fake = topics.state_incident("Mapo-gu", "fake-by-camera")
     assert cam.publish(fake, b"spoof", retain=True).value == NOT_AUTHORIZED
-    real = topics.state_incident("real-by-core")
+    real = topics.state_incident("Mapo-gu", "real-by-core")
     client(CORE).publish(real, b"state", retain=True)
     got = console.next()
     assert (got.topic, got.payload) == (real, b"state")
@@ -182,7 +182,7 @@ def test_gateway_publishes_for_any_source_but_nothing_else(client: MakeClient) -
     core = client(CORE)
     core.subscribe(topics.RAW_ALL, topics.CMD_ALL)
     gw = client("gw")
-    assert gw.publish(topics.state_incident("gw"), b"state").value == NOT_AUTHORIZED
+    assert gw.publish(topics.state_incident("Mapo-gu", "gw"), b"state").value == NOT_AUTHORIZED
     assert gw.publish(topics.cmd("op1"), b"cmd").value == NOT_AUTHORIZED
     assert not gw.publish(topics.raw("webhook-7", topics.RAW_SOS), b"sos").is_failure
     assert core.next().topic == topics.raw("webhook-7", topics.RAW_SOS)
@@ -207,7 +207,7 @@ def test_reads_are_limited_to_the_role(client: MakeClient) -> None:
     op2.publish(topics.cmd("op2"), b"op2's command")
     client("cam-2").publish(topics.raw("cam-2", topics.RAW_SOS), b"cam-2's alarm")
     core = client(CORE)
-    core.publish(topics.state_incident("personal-data"), b"name and phone", retain=True)
+    core.publish(topics.state_incident("Mapo-gu", "personal-data"), b"name and phone", retain=True)
     core.publish(topics.receipt("cam-2", "a2"), b"not yours")
     core.publish(topics.reply("op2"), b"not yours")
     core.publish(topics.receipt("cam-1", "a1"), b"yours")
@@ -254,7 +254,7 @@ async def test_legitimate_flows_over_tls_with_the_transport(deployed: DeployBrok
         persistent=True,
         manual_ack=True,
     )
-    state = topics.state_incident("flows")
+    state = topics.state_incident("Mapo-gu", "flows")
     console = Transport(
         settings("op1"), "console-op1-flows", subscriptions=[state, topics.reply("op1")]
     )

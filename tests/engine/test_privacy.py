@@ -365,7 +365,8 @@ async def test_the_real_core_journals_the_redacting_tick_and_a_restart_keeps_it(
         core.handle(Incoming(topic, codec.encode(message), 1, False, mid))
         await core.commit_and_release()
     await core.flush(DAY + 600)  # the close clears the incident's retained state
-    assert (topics.state_incident(I1), b"") in transport.published
+    home = core.engine.incident_home(I1) or ""
+    assert (topics.state_incident(home, I1), b"") in transport.published
     transport.published.clear()
     due = DAY + 600 + RETENTION
     await core.tick(due - 1.0)
@@ -376,7 +377,7 @@ async def test_the_real_core_journals_the_redacting_tick_and_a_restart_keeps_it(
     assert [r.ts for r in ticks] == [due]
     _assert_redacted(core.engine.incident_state(I1, due))
     await core.flush(due)  # the redaction publishes nothing: a closed incident stays cleared
-    assert not [t for t, _ in transport.published if t == topics.state_incident(I1)]
+    assert not [t for t, _ in transport.published if t == topics.state_incident(home, I1)]
     live = core.engine.snapshot()
     journal.close()
     journal = open_journal(CFG.journal, str(tmp_path / "j.db"))

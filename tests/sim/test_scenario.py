@@ -81,6 +81,30 @@ def test_every_message_is_valid_on_the_wire_and_on_its_topic() -> None:
         assert emit.message.ts == emit.ts
 
 
+def test_cameras_and_units_publish_into_their_home_district_and_an_sos_into_none() -> None:
+    """What lets each partition's core subscribe to its own districts (docs/partitions.md)."""
+    camera_district = {c: CITY.camera_district_name(i) for i, c in enumerate(CITY.camera_ids)}
+    unit_home = {u.id: u.district for u in CITY.responders}
+    emits = list(
+        itertools.islice(
+            generate(CITY, seed=3, scenario="storm", rate=50, start=START, duration=300), 20_000
+        )
+    )
+    seen: Counter[str] = Counter()
+    for emit in emits:
+        message = emit.message
+        if isinstance(message, CameraHealth | CctvEvent):
+            assert emit.district == camera_district[message.camera_id]
+        elif isinstance(message, ResponderReport):
+            # Its home, where it started, wherever its patrol has taken it since.
+            assert emit.district == message.district == unit_home[message.responder_id]
+        else:
+            assert isinstance(message, SosAlarm) and emit.district is None
+        seen[type(message).__name__] += 1
+    assert set(seen) == {"CameraHealth", "CctvEvent", "ResponderReport", "SosAlarm"}
+    assert len({e.district for e in emits}) == len(seoul.DISTRICTS) + 1  # every one, and None
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_the_mix(scenario: str) -> None:
     # Quiet and evening are mostly units' position fixes: a faster run sees enough alarms.

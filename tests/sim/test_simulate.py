@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from console.config import load
+from console.sim import seoul
 from console.sim.simulate import PendingReceipts, options
 from protocols import codec, topics
 from protocols.schemas import Receipt, SosAlarm, SosTrigger
@@ -89,6 +90,7 @@ class Watcher:
         receipt_if: Callable[[str], bool] | None = None,
     ) -> None:
         self.by_kind: Counter[str] = Counter()
+        self.districts: dict[str, set[str | None]] = defaultdict(set)  # by kind
         self.sos_seen: dict[str, list[float]] = defaultdict(list)
         self.receipted: set[str] = set()
         self.errors: list[str] = []
@@ -103,9 +105,10 @@ class Watcher:
         assert self._subscribed.wait(5)
 
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
-        parsed = topics.raw_kind(msg.topic)
+        parsed = topics.raw_parts(msg.topic)
         assert parsed is not None
         kind = parsed[1]
+        self.districts[kind].add(parsed[2])
         try:
             message: object = codec.decode(bytes(msg.payload), topics.RAW_KINDS[kind])
         except codec.WireError as exc:
@@ -162,6 +165,13 @@ def test_publishes_registration_and_a_mix(broker: MosquittoBroker | AmqttBroker)
     assert kinds[topics.RAW_SOS] > 0 and kinds[topics.RAW_CCTV] > 0
     scenario_events = sum(kinds.values()) - 320
     assert 50 <= scenario_events <= 200  # 2 s at 50/s, Poisson
+    # Cameras and units into their districts (a partition's core reads its own), an SOS
+    # into none (the cores place it by position).
+    known = {d.name for d in seoul.DISTRICTS}
+    assert watcher.districts[topics.RAW_SOS] == {None}
+    for kind in (topics.RAW_CAMERA, topics.RAW_CCTV, topics.RAW_RESPONDER):
+        assert None not in watcher.districts[kind] and watcher.districts[kind] <= known
+    assert len(watcher.districts[topics.RAW_CAMERA]) == len(known)  # 300 cameras: every one
     assert "done:" in log
 
 

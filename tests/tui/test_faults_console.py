@@ -41,7 +41,7 @@ CUT_S = 60.0
 def retained_incidents(state: dict[str, object]) -> dict[str, IncidentState]:
     prefix = topics.STATE_INCIDENT_PREFIX
     return {
-        t[len(prefix) :]: s
+        topics.last_level(t): s
         for t, s in state.items()
         if t.startswith(prefix) and isinstance(s, IncidentState)
     }

@@ -51,7 +51,7 @@ def test_closed_and_removed_incidents_leave_the_queue() -> None:
     store.apply(incident(1, status=IncidentStatus.RESOLVED))
     assert ids(store) == ["I-000002"]
     assert "I-000001" in store.incidents  # still there for the detail
-    assert store.apply_payload(topics.state_incident("I-000002"), b"")
+    assert store.apply_payload(topics.state_incident("Jongno-gu", "I-000002"), b"")
     assert ids(store) == [] and "I-000002" not in store.incidents
 
 
@@ -73,7 +73,9 @@ def test_reconnect_drops_incidents_the_retained_picture_no_longer_holds() -> Non
 
 def test_payloads_are_decoded_by_topic_and_bad_ones_counted() -> None:
     store = StateStore()
-    assert store.apply_payload(topics.state_incident("I-000001"), codec.encode(incident(1)))
+    assert store.apply_payload(
+        topics.state_incident("Jongno-gu", "I-000001"), codec.encode(incident(1))
+    )
     assert store.apply_payload(topics.STATE_SUMMARY, codec.encode(summary()))
     assert store.summary is not None and ids(store) == ["I-000001"]
     assert not store.apply_payload(topics.STATE_SUMMARY, b"\x81\xa1x\x01")

@@ -38,6 +38,7 @@ from protocols.schemas import (
 )
 from tests.brokers import AmqttBroker, MosquittoBroker
 from tests.processes import AnsimProcess, core_ready, retained_state, until
+from tests.state_lookup import must
 
 SOURCE = "tst"
 CITY_HALL = (37.5663, 126.9779)
@@ -195,11 +196,11 @@ async def test_sos_a_d_enter_dispatches_the_nearest_free_unit_and_op2_sees_it(
                 await second
 
         state = await retained_state(mqtt_settings)
-        incident = state[topics.state_incident(incident_id)]
+        incident = must(state, "incident", incident_id)
         assert isinstance(incident, IncidentState)
         assert incident.status is IncidentStatus.DISPATCHED
         assert incident.responders == ("u-near",) and incident.owner == "op1"
-        responder = state[topics.state_responder("u-near")]
+        responder = must(state, "responder", "u-near")
         assert responder.status is ResponderStatus.DISPATCHED
         assert responder.incident_id == incident_id
 
