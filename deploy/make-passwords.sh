@@ -148,8 +148,10 @@ while IFS= read -r line || [[ -n $line ]]; do
                     printf '\nuser %s\n' "$name"
                     printf 'topic read %s\n' 'ansim/v1/raw/#' 'ansim/v1/cmd/#' \
                         'ansim/v1/presence/#' '$SYS/#'
+                    # cmd/<name>/<partition>: a LEND or RETURN of a unit across a
+                    # border, to another partition's core (docs/partitions.md).
                     printf 'topic write %s\n' 'ansim/v1/state/#' 'ansim/v1/reply/#' \
-                        'ansim/v1/receipt/#' "ansim/v1/presence/$name"
+                        'ansim/v1/receipt/#' "ansim/v1/presence/$name" "ansim/v1/cmd/$name/+"
                 } >>"$acl"
             else
                 echo "$0: $where: a core's user is ansim-core, or ansim-core-<partition>" \

@@ -128,6 +128,10 @@ class Action(enum.StrEnum):
     NOTE = "note"
     CLAIM = "claim"
     RELEASE = "release"
+    # Between the cores of two partitions (docs/partitions.md, "Borders"): lend one of
+    # your units to my incident, and take it back. Only a core's account may send them.
+    LEND = "lend"
+    RETURN = "return"
 
 
 class Role(enum.StrEnum):
@@ -171,6 +175,9 @@ class CctvEvent(_Wire, frozen=True, tag="cctv"):
     # The analytics stopped tracking it (Frigate's "end"): recorded on its incident; an
     # ended event the engine never saw opens nothing.
     ended: bool = False
+    # Its camera's district (from the topic when published into one): whose partition
+    # owns the camera; another's is read across the border only (docs/partitions.md).
+    district: DistrictName | None = None
 
 
 class CameraHealth(_Wire, frozen=True, tag="camera"):
@@ -307,6 +314,9 @@ class Recommendation(_Wire, frozen=True):
     kind: UnitKind
     distance_m: Metres
     eta_s: Seconds
+    # A neighbour partition's unit (recommended across the border): its home district,
+    # whose partition owns and dispatches it. None (not sent): this partition's own unit.
+    home: DistrictName | None = None
 
 
 class NearbyShelter(_Wire, frozen=True):

@@ -30,6 +30,7 @@ from protocols.schemas import (
     CctvEvent,
     Command,
     RawEvent,
+    Reply,
     ResponderReport,
     SosAlarm,
 )
@@ -37,8 +38,11 @@ from protocols.text import printable_struct
 
 replace_struct = msgspec.structs.replace
 
+# Raw events that carry their district (a camera's, a unit's home), set from the topic.
+DISTRICTED = (CameraHealth, CctvEvent, ResponderReport)
+
 # What the engine's handle_event takes.
-EngineInput = RawEvent | PublicAlert
+EngineInput = RawEvent | PublicAlert | Reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +158,7 @@ def read(topic: str, payload: bytes) -> Accepted | Refused:
                 problem = _alert_problem(event)
                 if problem is not None:
                     return Refused(problem)
-            if district is not None and isinstance(event, CameraHealth | ResponderReport):
+            if district is not None and isinstance(event, DISTRICTED):
                 # The topic's district is the one the broker's ACL and the partition vouch
                 # for; a payload may repeat it, never contradict it.
                 if event.district is not None and event.district != district:
@@ -163,6 +167,10 @@ def read(topic: str, payload: bytes) -> Accepted | Refused:
                     )
                 event = replace_struct(event, district=district)
             return Accepted(RecordKind.EVENT, event, dedupe_key(event), source, district=district)
+        if topic.startswith(f"{topics.ROOT}/reply/"):  # a partition core's answer to a LEND
+            answer: Reply = printable_struct(codec.decode(payload, Reply))
+            key = f"answer:{answer.operator}:{answer.cmd_id}"
+            return Accepted(RecordKind.EVENT, answer, key, "")
         parts = topics.cmd_parts(topic)
         if parts is not None:
             operator = parts[0]
@@ -217,6 +225,7 @@ class Reader:
                 and isinstance(result, Accepted)
                 and result.kind is RecordKind.EVENT
                 and result.district is None
+                and not isinstance(result.message, Reply)
             ):
                 elsewhere = self.placer(result.message)
                 if elsewhere is not None:

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 
 from console.engine.closed import expires_at
 from console.engine.effects import (
+    AskPartition,
     CameraChanged,
     Effect,
     IncidentChanged,
@@ -58,7 +59,7 @@ from console.engine.engine import Engine
 from protocols import codec, topics
 from protocols.camera_pages import CAMERA_PAGE, camera_page, page_count
 from protocols.mqtt import Transport
-from protocols.schemas import ClosedList, Receipt, Reply, Summary
+from protocols.schemas import ClosedList, Command, Receipt, Reply, Summary
 
 log = logging.getLogger("ansim.core.publisher")
 
@@ -118,6 +119,9 @@ class Outbox:
 
     replies: list[Reply] = field(default_factory=list)
     receipts: list[Receipt] = field(default_factory=list)
+    # To other partitions' cores (LEND, RETURN): the topic and the command, addressed.
+    commands: list[tuple[str, Command]] = field(default_factory=list)
+    asks: list[AskPartition] = field(default_factory=list)  # not addressed yet (the core does)
 
 
 def sort_effects(effects: Iterable[Effect], dirty: Dirty, outbox: Outbox) -> None:
@@ -139,6 +143,8 @@ def sort_effects(effects: Iterable[Effect], dirty: Dirty, outbox: Outbox) -> Non
                 outbox.replies.append(effect.reply)
             case SendReceipt():
                 outbox.receipts.append(effect.receipt)
+            case AskPartition():
+                outbox.asks.append(effect)
             case _:
                 pass  # escalations and bells are visible through the incident state
 
@@ -151,6 +157,7 @@ async def publish_outbox(transport: Transport, outbox: Outbox) -> None:
     for r in outbox.receipts:
         if (topic := topic_or_skip("receipt", topics.receipt, r.source, r.alarm_id)) is not None:
             items.append((topic, codec.encode(r), False))
+    items += [(topic, codec.encode(command), False) for topic, command in outbox.commands]
     if items:
         await _publish_all(transport, items)
 

@@ -35,7 +35,7 @@ from console.core.publisher import (
     sort_effects,
 )
 from console.core.rebuild import TICK_KEY, guarded, rebuild
-from console.engine.effects import Effect
+from console.engine.effects import AskPartition, Effect
 from console.engine.partitions import district_of_message
 from console.journal.store import Journal, JournalError, RecordKind
 from protocols import codec, topics
@@ -124,6 +124,18 @@ class Core:
         if self.partitions.configured:
             raws = [topics.raws_in(d) for d in sorted(self.districts)]
             cmds = [topics.cmds_for(self.partition)] + ([topics.CMD_ALL] if home else [])
+            # The answers of other partitions' cores to this one's LEND and RETURN.
+            cmds.append(topics.reply(self.client_id))
+            # Across the border: the neighbours' cameras and units near it, read as
+            # context (their CCTV joins an SOS here, their units are recommended).
+            near = self.partitions.border_districts(
+                self.partition, self.engine.district_map, self.cfg.correlation.border_m
+            )
+            raws += [
+                f"{topics.ROOT}/raw/+/{kind}/{topics.level(district)}"
+                for district in sorted(near)
+                for kind in (topics.RAW_CAMERA, topics.RAW_CCTV, topics.RAW_RESPONDER)
+            ]
         else:
             raws = [topics.RAW_ALL_DISTRICTS]
             cmds = [topics.CMD_ALL, topics.cmds_for(self.partition)]
@@ -352,7 +364,15 @@ class Core:
         owed, done = self.owed, self.outbox
         owed.replies += done.replies
         owed.receipts += done.receipts
+        owed.commands += [self._addressed(ask) for ask in done.asks]
         self.outbox = Outbox()
+
+    def _addressed(self, ask: AskPartition) -> tuple[str, Command]:
+        """A LEND or RETURN to the core of the partition owning ``ask.district``, as this
+        core (its client id is the operator the owner answers on reply/<id>)."""
+        owner = self.partitions.owner(ask.district)
+        command = msgspec.structs.replace(ask.command, operator=self.client_id)
+        return topics.cmd(self.client_id, owner), command
 
     async def _send_loop(self) -> None:
         self._sender_running = True
@@ -371,7 +391,7 @@ class Core:
         connected, so a batch can be committed while publishing is not yet possible.
         """
         outbox, self.owed = self.owed, Outbox()
-        if not (outbox.replies or outbox.receipts):
+        if not (outbox.replies or outbox.receipts or outbox.commands):
             return
         try:
             await publish_outbox(self._transport(), outbox)
@@ -381,6 +401,7 @@ class Core:
             kept = Outbox(
                 replies=(outbox.replies + self.owed.replies)[-OUTBOX_MAX:],
                 receipts=(outbox.receipts + self.owed.receipts)[-OUTBOX_MAX:],
+                commands=outbox.commands + self.owed.commands,  # few, and each one matters
             )
             self.owed = kept
             log.debug(

@@ -8,6 +8,12 @@ incidents at "position unknown", it is not published among its district's camera
 is the reported one only when that is one of the city's; else the position's. A transition into a fault opens a ``camera-fault``
 incident; further faults within the flap window fold into it; recovery is
 recorded there and leaves closing it to the operator.
+
+A camera reported into another partition's district (its topic's; read across the
+border, docs/partitions.md) is a neighbour's: registered and kept up to date so that
+its CCTV events can be placed, and listed among an incident's nearby cameras, but it
+never opens a fault, is never published among its district's cameras (its pages are its
+owner's) and its reports are not counted in ``events_total`` (its owner counts them).
 """
 
 from __future__ import annotations
@@ -47,24 +53,46 @@ class Cameras:
     def handle(self, ev: CameraHealth, now: float) -> list[Effect]:
         st = self.st
         self.ctx.prune(now)
-        st.events_total += 1
         effects: list[Effect] = []
         cam = st.cameras.get(ev.camera_id)
+        was_own = self.ctx.own_camera(ev.camera_id)
+        own = self.ctx.reported_into(st.border_cameras, ev.camera_id, ev.district)
         changed = False
         if cam is None:
             district = self.trust.district(ev.district, ev.lat, ev.lon)
             cam = self.register(ev.camera_id, ev.lat, ev.lon, now, effects, ev.name, district)
         else:
-            changed = self._describe(cam, ev, effects)
+            old_district = cam.district
+            if self._describe(cam, ev) or own is not was_own:
+                self._reindex(cam, old_district, was_own, effects)
+                changed = True
         cam.last_seen = max(cam.last_seen, now)
+        if own:
+            st.events_total += 1
         old_health = cam.health
         if ev.status is not old_health:
             cam.health = ev.status
             changed = True
-            self._fault(cam, old_health, ev, now, effects)
-        if changed:
+            if own:  # a neighbour's camera fault is its owner's incident
+                self._fault(cam, old_health, ev, now, effects)
+        if changed and own:
             effects.append(CameraChanged(cam.id, cam.district))
         return effects
+
+    def whose(self, camera_id: str, district: str | None, effects: list[Effect]) -> bool:
+        """Whose the camera of a CCTV event published into ``district`` is (True: this
+        partition's); a known camera changing hands takes that district and leaves (or
+        joins) this partition's camera pages."""
+        cam = self.st.cameras.get(camera_id)
+        was_own = self.ctx.own_camera(camera_id)
+        own = self.ctx.reported_into(self.st.border_cameras, camera_id, district)
+        if cam is not None and own is not was_own:
+            old_district = cam.district
+            cam.district = self.trust.district(district, None, None) or cam.district
+            self._reindex(cam, old_district, was_own, effects)
+            if own:
+                effects.append(CameraChanged(cam.id, cam.district))
+        return own
 
     def register(
         self,
@@ -84,23 +112,32 @@ class Cameras:
             id=camera_id, name=name or camera_id, district=district, lat=lat, lon=lon, last_seen=now
         )
         self.st.cameras[camera_id] = cam
-        self._index(cam, None)
-        effects.append(CameraChanged(cam.id, cam.district))
+        self._reindex(cam, None, False, effects)
+        if self.ctx.own_camera(camera_id):
+            effects.append(CameraChanged(cam.id, cam.district))
         return cam
 
-    def _index(self, cam: Camera, old_district: str | None) -> None:
+    def _reindex(
+        self, cam: Camera, old_district: str | None, was_own: bool, effects: list[Effect]
+    ) -> None:
+        """Every placed camera in the spatial index (correlation, nearby cameras); only the
+        partition's own in ``district_cams``, the camera pages it publishes. A camera that
+        leaves an own page (moved, or now a neighbour's) republishes that page."""
         if cam.lat is not None and cam.lon is not None:
             self.ctx.cam_index.upsert(cam.id, cam.lat, cam.lon)
+        own = self.ctx.own_camera(cam.id)
         district_cams = self.ctx.district_cams
-        if old_district is not None and old_district != cam.district:
+        if was_own and old_district is not None and (old_district != cam.district or not own):
             members = district_cams.get(old_district)
             if members is not None:
                 members.pop(cam.id, None)
                 if not members:
                     del district_cams[old_district]
-        district_cams.setdefault(cam.district, {})[cam.id] = None
+            effects.append(CameraChanged(cam.id, old_district))
+        if own:
+            district_cams.setdefault(cam.district, {})[cam.id] = None
 
-    def _describe(self, cam: Camera, ev: CameraHealth, effects: list[Effect]) -> bool:
+    def _describe(self, cam: Camera, ev: CameraHealth) -> bool:
         """Apply the descriptive fields of a health report; True if any changed."""
         changed = False
         old_district = cam.district
@@ -112,12 +149,7 @@ class Cameras:
         if moved or ev.district:
             # Only one of the city's district names is taken; else the position decides.
             cam.district = self.trust.district(ev.district, cam.lat, cam.lon) or cam.district
-        if changed or cam.district != old_district:
-            self._index(cam, old_district)
-            if cam.district != old_district:
-                effects.append(CameraChanged(cam.id, old_district))
-            changed = True
-        return changed
+        return changed or cam.district != old_district
 
     def _fault(
         self,

@@ -7,6 +7,12 @@ confidence) or a withdrawal; each event is a *part* of its incident, and the
 incident's priority is the most urgent live part. An update's new kind re-titles
 its CCTV incident unless another of the incident's events is more urgent. An event's
 end (``ended``, Frigate's ``end``) is recorded on its incident and never opens one.
+
+An event of a neighbour's camera (published into another partition's district, read
+across the border: docs/partitions.md) only ever joins an open SOS nearby, exactly as
+an own camera's would; with none it is dropped and counted (``border_events_ignored``),
+for its owner opens the CCTV incident. It never opens or folds into a CCTV incident here, and never
+sets its camera's "alarm" status (the camera's pages are its owner's to publish).
 """
 
 from __future__ import annotations
@@ -52,16 +58,29 @@ class CctvEvents:
         effects: list[Effect] = []
         cam = st.cameras.get(ev.camera_id)
         pos = self.trust.cctv_position(ev)
+        if pos is None and ctx.across_border(ev.district):
+            st.border_events_ignored += 1  # a neighbour's camera never registered here
+            return []
         if pos is None:  # Trust.refusal refuses it first; kept for callers that do not ask
             st.rejected_total += 1
             return [
                 Rejected(f"CCTV event {ev.event_id}: camera {ev.camera_id} has no known position")
             ]
         lat, lon = pos
-        st.events_total += 1
+        own = self.cameras.whose(ev.camera_id, ev.district, effects)
         if cam is None:
-            cam = self.cameras.register(ev.camera_id, lat, lon, now, effects)
+            # Partitioned, the district it was published into decides whose pages list it;
+            # unpartitioned, its position does, as it always did.
+            named = ev.district if ctx.own_districts else None
+            district = self.trust.district(named, lat, lon)
+            cam = self.cameras.register(ev.camera_id, lat, lon, now, effects, district=district)
         cam.last_seen = max(cam.last_seen, now)
+        target = self.sos.nearest_open(lat, lon, now)
+        if not own and target is None:
+            st.border_events_ignored += 1  # its owner's core opens the CCTV incident
+            return effects
+        if own:
+            st.events_total += 1
         priority = cctv_priority(ctx.settings.priority, ev.kind, now)
         part = f"cctv:{key}"
         event = CorrelatedEvent(
@@ -71,7 +90,6 @@ class CctvEvents:
             detail=f"confidence {ev.confidence:.2f}, event {ev.event_id}"[:200],
             snapshot_url=ev.snapshot_url,
         )
-        target = self.sos.nearest_open(lat, lon, now)
         fold_key = f"{ev.camera_id}/{ev.kind.value}"
         if target is None:
             fold_id = st.cctv_open.get(fold_key)
@@ -110,7 +128,8 @@ class CctvEvents:
             incidents.open(target, now, effects)
         if ev.snapshot_url:
             target.snapshots[ev.camera_id] = ev.snapshot_url
-        incidents.camera_alarm(target, ev.camera_id, +1, effects)
+        if own:
+            incidents.camera_alarm(target, ev.camera_id, +1, effects)
         st.cctv_events[key] = (target.id, now)
         st.cctv_latest[key] = (ev.kind.value, now, ev.confidence)
         return effects
@@ -135,7 +154,7 @@ class CctvEvents:
         if inc is None or part not in inc.parts:
             return []  # its incident is closed, or the event was withdrawn
         self.ctx.prune(now)
-        st.events_total += 1
+        self._count(ev)
         effects: list[Effect] = []
         inc.parts[part] = min(
             inc.parts[part], cctv_priority(self.ctx.settings.priority, ev.kind, now)
@@ -180,7 +199,7 @@ class CctvEvents:
             return effects  # its incident is closed, or the event was withdrawn
         if not effects:
             self.ctx.prune(now)
-            self.st.events_total += 1
+            self._count(ev)
         self.incidents.add_event(
             inc,
             CorrelatedEvent(
@@ -195,6 +214,11 @@ class CctvEvents:
         if IncidentChanged(inc.id) not in effects:
             effects.append(IncidentChanged(inc.id))
         return effects
+
+    def _count(self, ev: CctvEvent) -> None:
+        """In ``events_total`` unless a neighbour's camera's: its owner counts that."""
+        if self.ctx.own_camera(ev.camera_id):
+            self.st.events_total += 1
 
     def _ts(self, ev: CctvEvent, now: float) -> float:
         """The event's time, or the receive time when the camera's clock is off."""
@@ -222,7 +246,7 @@ class CctvEvents:
             # Unknown, already withdrawn, or its incident is closed: nothing left to change.
             return []
         self.ctx.prune(now)
-        st.events_total += 1
+        self._count(ev)
         effects: list[Effect] = []
         del inc.parts[part]
         incidents.add_event(
@@ -235,7 +259,8 @@ class CctvEvents:
             ),
             now,
         )
-        incidents.camera_alarm(inc, ev.camera_id, -1, effects)
+        if self.ctx.own_camera(ev.camera_id):
+            incidents.camera_alarm(inc, ev.camera_id, -1, effects)
         if inc.kind is IncidentKind.CCTV and not inc.parts:
             if not inc.responders:
                 incidents.close(

@@ -14,6 +14,7 @@ from typing import ClassVar
 from console.engine.context import Context
 from console.engine.effects import Effect, Escalated, IncidentChanged, ResponderChanged, SendReply
 from console.engine.incidents import Incidents, record_history
+from console.engine.lending import Lending, LendRefused, is_foreign
 from console.engine.model import Incident, Responder
 from console.engine.responders import Responders, unit_left
 from protocols.schemas import (
@@ -38,11 +39,14 @@ class Refusal(Exception):
 class Commands:
     """Operator commands against open incidents, each answered by exactly one reply."""
 
-    def __init__(self, ctx: Context, incidents: Incidents, responders: Responders) -> None:
+    def __init__(
+        self, ctx: Context, incidents: Incidents, responders: Responders, lending: Lending
+    ) -> None:
         self.ctx = ctx
         self.st = ctx.st
         self.incidents = incidents
         self.responders = responders
+        self.lending = lending
 
     def handle(self, cmd: Command, now: float, role: Role) -> list[Effect]:
         key = f"{cmd.operator}/{cmd.cmd_id}"
@@ -52,10 +56,17 @@ class Commands:
         self.ctx.prune(now)
         effects: list[Effect] = []
         try:
-            inc = self._target(cmd, role)
-            message = self._handlers[cmd.action](self, inc, cmd, now, role, effects)
+            if role is Role.OBSERVER:
+                raise Refusal("observer seat is read-only")
+            if cmd.action is Action.LEND:  # from another partition's core
+                message = self.lending.lend(cmd, now, effects)
+            elif cmd.action is Action.RETURN:
+                message = self.lending.take_back(cmd, now, effects)
+            else:
+                inc = self._target(cmd, role)
+                message = self._handlers[cmd.action](self, inc, cmd, now, role, effects)
             ok = True
-        except Refusal as refusal:
+        except (Refusal, LendRefused) as refusal:
             effects = []
             ok, message = False, refusal.reason
         reply = Reply(
@@ -122,7 +133,15 @@ class Commands:
             raise Refusal(f"responder {resp.id} is off duty")
         if resp.incident_id == inc.id:
             raise Refusal(f"responder {resp.id} is already assigned to {inc.id}")
+        if is_foreign(self.ctx, resp):  # its partition's core decides: ask it
+            fx += self.lending.ask(inc, resp, cmd, now)
+            return f"asked the partition of {resp.home} for {resp.id}; its answer follows"
         holder = self.st.incidents.get(resp.incident_id) if resp.incident_id else None
+        if holder is None and resp.incident_id is not None:  # lent to another partition
+            raise Refusal(
+                f"responder {resp.id} is already assigned to {resp.incident_id}"
+                f" (dispatched by {resp.assigned_by or 'unknown'})"
+            )
         if holder is not None and role is not Role.SUPERVISOR:
             raise Refusal(
                 f"responder {resp.id} is already assigned to {holder.id}"

@@ -59,13 +59,19 @@ class Context:
         # What the read side last published as each incident's recommendations; not state
         # (a restored engine starts empty and the core publishes everything again).
         self.watch = RecommendationWatch(settings.dispatch)
+        # The partition's own districts (empty: every one). A camera or unit of another
+        # partition's district is read across the border as context (docs/partitions.md).
+        self.own_districts = settings.districts
+        self.by_name = districts.by_name
+        # Own cameras by district: what the read side publishes as camera pages.
         self.district_cams: dict[str, dict[str, None]] = {}
         for inc in state.incidents.values():
             if inc.kind is IncidentKind.SOS and not (inc.lat == 0.0 and inc.lon == 0.0):
                 self.sos_index.upsert(inc.id, inc.lat, inc.lon)
         # Dict insertion order is the state's own, so the indexes are built deterministically.
         for cam in state.cameras.values():
-            self.district_cams.setdefault(cam.district, {})[cam.id] = None
+            if self.own_camera(cam.id):
+                self.district_cams.setdefault(cam.district, {})[cam.id] = None
             if cam.lat is not None and cam.lon is not None:
                 self.cam_index.upsert(cam.id, cam.lat, cam.lon)
         for resp in state.responders.values():
@@ -73,6 +79,35 @@ class Context:
         self.shelter_index: PointIndexLike = make_point_index(prefer_numpy)
         self.shelters_by_id: dict[str, Shelter] = {}
         self.index_shelters()
+
+    def across_border(self, district: str | None) -> bool:
+        """Whether a report published into ``district`` (its topic's, or its payload's)
+        is of another partition's camera or unit, which this core reads as context only.
+
+        Only a district named so counts: what comes without one reached this core because
+        it is this partition's (placed by its position, or a foreign format the home
+        partition reads), wherever it is, so its position never makes it a neighbour's.
+        """
+        own = self.own_districts
+        return bool(own and district) and district not in own and district in self.by_name
+
+    def reported_into(self, table: dict[str, None], item_id: str, district: str | None) -> bool:
+        """Note whose a camera or unit is (``table``: ``border_cameras`` or ``border_units``)
+        from a report naming ``district``, if it names one; True if it is this partition's."""
+        if district:
+            if self.across_border(district):
+                table[item_id] = None
+            else:
+                table.pop(item_id, None)
+        return item_id not in table
+
+    def own_camera(self, camera_id: str) -> bool:
+        """Not a neighbour's: its faults, pages and alarms are this partition's."""
+        return camera_id not in self.st.border_cameras
+
+    def own_unit(self, responder_id: str) -> bool:
+        """Not a neighbour's: this partition publishes it and decides its assignment."""
+        return responder_id not in self.st.border_units
 
     def place_responder(self, resp: Responder) -> None:
         """Index a unit where it is now, active (recommendable) when it is available."""

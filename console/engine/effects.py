@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocols.schemas import Receipt, Reply
+from protocols.schemas import Command, Receipt, Reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +87,16 @@ class Rejected:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class AskPartition:
+    """Send ``command`` (a LEND or a RETURN) to the core of the partition that owns
+    ``district``; the core puts its own id in ``operator``, and the answer comes back
+    as a Reply on its reply topic (console.engine.lending)."""
+
+    command: Command
+    district: str
+
+
 Effect = (
     IncidentChanged
     | IncidentClosed
@@ -98,9 +108,11 @@ Effect = (
     | NewHighPriority
     | PersonalDataRedacted
     | Rejected
+    | AskPartition
 )
 
 __all__ = [
+    "AskPartition",
     "CameraChanged",
     "Effect",
     "Escalated",

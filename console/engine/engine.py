@@ -27,6 +27,7 @@ from console.engine.districts import DistrictMap
 from console.engine.effects import Effect, Rejected
 from console.engine.geo import GridIndex, PointIndexLike
 from console.engine.incidents import Incidents
+from console.engine.lending import Lending
 from console.engine.model import SNAPSHOT_VERSION, Incident, State, migrate
 from console.engine.privacy import Privacy
 from console.engine.read import ReadSide
@@ -43,6 +44,7 @@ from protocols.schemas import (
     DistrictCameras,
     IncidentState,
     RawEvent,
+    Reply,
     ResponderReport,
     ResponderState,
     Role,
@@ -54,7 +56,7 @@ from protocols.schemas import (
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(State)
 
-InputEvent = SosAlarm | CctvEvent | CameraHealth | ResponderReport | PublicAlert
+InputEvent = SosAlarm | CctvEvent | CameraHealth | ResponderReport | PublicAlert | Reply
 
 
 class Engine:
@@ -77,7 +79,9 @@ class Engine:
         self.sos = SosAlarms(ctx, self.incidents, self.trust)
         self.cctv = CctvEvents(ctx, self.incidents, self.cameras, self.sos, self.trust)
         self.alerts = PublicAlerts(ctx, self.incidents, self.trust)
-        self.commands = Commands(ctx, self.incidents, self.responders)
+        self.lending = Lending(ctx, self.responders)
+        self.incidents.lending = self.lending
+        self.commands = Commands(ctx, self.incidents, self.responders, self.lending)
         self.read = ReadSide(ctx, self.responders)
         # Routed by exact type: one dict lookup instead of a chain of isinstance checks.
         self._routes: dict[type[Any], Callable[[Any, float], list[Effect]]] = {
@@ -101,6 +105,8 @@ class Engine:
         ``vetted``: the caller has just asked :meth:`refusal` about this very event,
         ``now`` and ``source``, and nothing was applied since, so the answer is None.
         """
+        if isinstance(event, Reply):  # another partition's core answers a LEND
+            return self.lending.answer(event, float(now))
         route = self._routes.get(type(event))
         if route is None:
             route = next((r for t, r in self._routes.items() if isinstance(event, t)), None)
@@ -125,6 +131,8 @@ class Engine:
         Pure and cheap: the core asks before journaling and dead-letters the input with
         this reason; the replay (state rebuilt from accepted inputs only) decides alike.
         """
+        if isinstance(event, Reply):
+            return None  # another partition's core answering: its account vouches for it
         if not isinstance(event, tuple(self._routes)):
             return f"not a raw event: {type(event).__name__}"
         return self.trust.refusal(_floats(event), float(now), source)  # type: ignore[type-var]

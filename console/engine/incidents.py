@@ -25,6 +25,7 @@ from protocols.schemas import CorrelatedEvent, HistoryEntry, IncidentKind, Incid
 
 if TYPE_CHECKING:
     from console.engine.context import Context
+    from console.engine.lending import Lending
     from console.engine.privacy import Privacy
     from console.engine.responders import Responders
 
@@ -74,6 +75,7 @@ class Incidents:
         self.st = ctx.st
         self.responders = responders
         self.privacy = privacy
+        self.lending: Lending | None = None  # set by the engine (console.engine.lending)
 
     def next_id(self) -> str:
         self.st.seq += 1
@@ -193,6 +195,8 @@ class Incidents:
     ) -> None:
         st = self.st
         self.ctx.watch.forget(inc.id)  # before the units come free: never republished
+        if self.lending is not None:  # borrowed units go back to their partitions
+            effects += self.lending.give_back(inc, now)
         freed = list(inc.responders)
         for rid in freed:
             self.responders.free(rid, now, effects)

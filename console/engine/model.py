@@ -134,6 +134,10 @@ class State(Struct, kw_only=True):
     cctv_events: dict[str, tuple[str, float]] = field(default_factory=dict)
     # "operator/cmd_id" -> (reply, first seen): idempotent commands.
     replies: dict[str, tuple[Reply, float]] = field(default_factory=dict)
+    # Units asked of another partition and not answered yet: request id -> (incident id,
+    # responder id, operator who dispatched). console.engine.lending.
+    lends: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    lend_seq: int = 0
     # "source/device" -> its open SOS incident (version 1: "device").
     device_open: dict[str, str] = field(default_factory=dict)
     cctv_open: dict[str, str] = field(default_factory=dict)  # "camera/kind" -> open incident
@@ -157,6 +161,13 @@ class State(Struct, kw_only=True):
     responder_owner: dict[str, str] = field(default_factory=dict)
     sender_owner: dict[str, str] = field(default_factory=dict)
     implausible_total: int = 0
+    # A partitioned city (docs/partitions.md, "Borders"): the cameras and units last
+    # reported into another partition's district, read across the border as context
+    # only, and the count of their CCTV events with no open SOS here to join (their
+    # owner's core opens those incidents).
+    border_cameras: dict[str, None] = field(default_factory=dict)
+    border_units: dict[str, None] = field(default_factory=dict)
+    border_events_ignored: int = 0
 
 
 def device_key(source: str | None, device_id: str) -> str:

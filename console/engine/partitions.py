@@ -86,7 +86,7 @@ def district_of_message(message: object, districts: DistrictMap) -> str | None:
     """The district a message published without one belongs to, or None (the home
     partition's): the district it names, else the district of its position."""
     named = getattr(message, "district", None)
-    if isinstance(message, CameraHealth | ResponderReport) and named:
+    if isinstance(message, CameraHealth | CctvEvent | ResponderReport) and named:
         return str(named)
     if isinstance(message, SosAlarm | CctvEvent | CameraHealth | ResponderReport | PublicAlert):
         lat, lon = getattr(message, "lat", None), getattr(message, "lon", None)

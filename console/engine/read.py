@@ -84,8 +84,9 @@ class ReadSide:
         watch = self.ctx.watch
         # One more than shown: the best unit left out bounds what may change unseen.
         found = self.responders.ranker.fastest_many([(i.lat, i.lon) for i in helped], k + 1, now)
+        home = self.responders.neighbour_home
         recommended = {
-            inc.id: tuple(recommendation(r) for r in ranked[:k])
+            inc.id: tuple(recommendation(r, home(r.responder_id)) for r in ranked[:k])
             for inc, ranked in zip(helped, found, strict=True)
         }
         watch.record_many(
@@ -212,6 +213,8 @@ class ReadSide:
         return list(self.st.incidents)
 
     def districts(self) -> list[str]:
+        """Districts with cameras this partition publishes (``district_cams`` holds no
+        neighbour's camera)."""
         return sorted(self.ctx.district_cams)
 
     def district_cameras(self, district: str, now: float) -> DistrictCameras:
@@ -235,7 +238,11 @@ class ReadSide:
         )
 
     def responder_ids(self) -> list[str]:
-        return list(self.st.responders)
+        """The units this partition publishes: not a neighbour's (read as context only)."""
+        neighbours = self.st.border_units
+        if not neighbours:
+            return list(self.st.responders)
+        return [rid for rid in self.st.responders if rid not in neighbours]
 
     def responder_state(self, responder_id: str) -> ResponderState:
         r = self.st.responders[responder_id]

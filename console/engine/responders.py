@@ -10,6 +10,12 @@ incident's history, if it has one); a report too old is refused before.
 Every change of a unit's position, status or freshness asks the recommendation watch
 (:mod:`console.engine.eta_watch`) which published recommendations it makes wrong, and
 those incidents are republished.
+
+A unit reported into another partition's district (its topic's: its home, read across
+the border, docs/partitions.md) is tracked for the recommendations only: its position and status
+are kept and it is ranked like any other (marked with its home), but it is never
+published here (its state topic is its owner's), its reports never change its
+assignment (its owner decides) and they are not counted in ``events_total``.
 """
 
 from __future__ import annotations
@@ -45,11 +51,15 @@ class Responders:
     def handle(self, ev: ResponderReport, now: float) -> list[Effect]:
         st = self.st
         self.ctx.prune(now)
-        st.events_total += 1
-        effects: list[Effect] = [ResponderChanged(ev.responder_id)]
         # A tracker's clock ahead of ours: the fix is taken as of now (too old is refused).
         fix_ts = min(ev.ts, now)
         resp = st.responders.get(ev.responder_id)
+        home = resp.home if resp is not None else ev.district or self.ctx.district(ev.lat, ev.lon)
+        own = self.ctx.reported_into(st.border_units, ev.responder_id, ev.district)
+        effects: list[Effect] = []
+        if own:  # a neighbour's unit is its owner's to count and to publish
+            st.events_total += 1
+            effects.append(ResponderChanged(ev.responder_id))
         if resp is None:
             resp = Responder(
                 id=ev.responder_id,
@@ -61,7 +71,7 @@ class Responders:
                 status_since=now,
                 name=ev.name or "",
                 fix_ts=fix_ts,
-                home=ev.district or self.ctx.district(ev.lat, ev.lon),
+                home=home,
             )
             st.responders[resp.id] = resp
             self.changed(resp, now, None, effects)
@@ -73,17 +83,26 @@ class Responders:
         if ev.name is not None:
             resp.name = ev.name
         if not ev.position_only:
-            # A bare fix (OwnTracks) leaves the status and the assignment as they are.
-            inc = st.incidents.get(resp.incident_id) if resp.incident_id is not None else None
-            if resp.incident_id is not None and inc is None:
-                resp.incident_id = resp.assigned_by = None
-            if inc is not None:
-                self._assigned_report(resp, inc, ev.status, now, effects)
+            # A bare fix (OwnTracks) leaves the status and the assignment as they are; a
+            # neighbour's unit's assignment is its owner's to change.
+            if own:
+                self._follow_assignment(resp, ev.status, now, effects)
             if ev.status is not resp.status:
                 resp.status = ev.status
                 resp.status_since = now
         self.changed(resp, now, before, effects)
         return effects
+
+    def _follow_assignment(
+        self, resp: Responder, status: ResponderStatus, now: float, effects: list[Effect]
+    ) -> None:
+        """A report's status, for the incident the unit is assigned to (if still open)."""
+        st = self.st
+        inc = st.incidents.get(resp.incident_id) if resp.incident_id is not None else None
+        if resp.incident_id is not None and inc is None:
+            resp.incident_id = resp.assigned_by = None
+        if inc is not None:
+            self._assigned_report(resp, inc, status, now, effects)
 
     # --- keeping the index and the published recommendations right ---------------------
 
@@ -219,7 +238,14 @@ class Responders:
         if k <= 0 or not has_position(inc):
             return []
         ranked = self.ranker.fastest_many([(inc.lat, inc.lon)], k, now)[0]
-        return [recommendation(r) for r in ranked]
+        return [recommendation(r, self.neighbour_home(r.responder_id)) for r in ranked]
+
+    def neighbour_home(self, responder_id: str) -> str | None:
+        """The home district of a neighbour partition's unit; None for an own one."""
+        resp = self.st.responders.get(responder_id)
+        if resp is None or self.ctx.own_unit(responder_id):
+            return None
+        return resp.home
 
 
 class Before:
@@ -234,13 +260,15 @@ class Before:
         self.lon = lon
 
 
-def recommendation(r: Ranked) -> Recommendation:
-    """What the console is shown of a ranked unit: metres to 0.1, ETA to the second."""
+def recommendation(r: Ranked, home: str | None = None) -> Recommendation:
+    """What the console is shown of a ranked unit: metres to 0.1, ETA to the second, and
+    ``home``, the home district of a neighbour partition's unit (None: an own one)."""
     return Recommendation(
         responder_id=r.responder_id,
         kind=r.kind,
         distance_m=round(r.distance_m, 1),
         eta_s=float(round(r.eta)),
+        home=home,
     )
 
 

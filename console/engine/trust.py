@@ -225,6 +225,8 @@ class Trust:
         if ev.withdrawn or f"{ev.camera_id}/{ev.event_id}" in self.st.cctv_events:
             return None  # a withdrawal or an update: about an event already placed
         pos = self.cctv_position(ev)
+        if pos is None and self.ctx.across_border(ev.district):
+            return None  # a neighbour's camera not heard of here yet: dropped, not refused
         if pos is None:
             return (
                 f"CCTV event {ev.event_id}: camera {ev.camera_id} has no known position"

@@ -4,7 +4,6 @@ and one for the south, each with its own journal (docs/partitions.md)."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,78 +12,13 @@ from console import config as config_module
 from console.journal.store import RecordKind, open_journal
 from protocols import topics
 from protocols.mqtt import MqttSettings
-from protocols.schemas import Action, IncidentState, SosAlarm, SosTrigger, Summary
-from tests.brokers import MosquittoBroker
+from protocols.schemas import Action
 from tests.fault_helpers import Source, poll
-from tests.processes import AnsimProcess, retained_state, write_config
+from tests.partitioned import GANGNAM, MAPO, alarm, both_ready, cores, incidents
+from tests.processes import retained_state
 
 pytestmark = pytest.mark.slow
-
-NORTH = [
-    "Jongno-gu", "Jung-gu", "Yongsan-gu", "Seongdong-gu", "Gwangjin-gu", "Dongdaemun-gu",
-    "Jungnang-gu", "Seongbuk-gu", "Gangbuk-gu", "Dobong-gu", "Nowon-gu", "Eunpyeong-gu",
-    "Seodaemun-gu", "Mapo-gu",
-]  # fmt: skip
-SOUTH = [
-    "Yangcheon-gu", "Gangseo-gu", "Guro-gu", "Geumcheon-gu", "Yeongdeungpo-gu", "Dongjak-gu",
-    "Gwanak-gu", "Seocho-gu", "Gangnam-gu", "Songpa-gu", "Gangdong-gu",
-]  # fmt: skip
-MAPO = (37.5594, 126.9085)
-GANGNAM = (37.5172, 127.0473)
-
-
-def partitioned_config(tmp_path: Path, port: int) -> Path:
-    return write_config(
-        tmp_path,
-        port,
-        journal={"path": str(tmp_path / "journal-{partition}.db"), "batch_max": 200},
-        partitions={"north": NORTH, "south": SOUTH},
-        scopes={"op-mapo": ["Mapo-gu"]},
-        roles={"op-mapo": "operator", "op-city": "supervisor"},
-    )
-
-
-def alarm(n: int, where: tuple[float, float]) -> SosAlarm:
-    return SosAlarm(
-        alarm_id=f"a{n}", source="app", device_id=f"phone-{n}", name=f"Person {n}",
-        lat=where[0], lon=where[1], accuracy_m=10, trigger=SosTrigger.BUTTON, ts=time.time(),
-    )  # fmt: skip
-
-
-def incidents(state: dict[str, Any]) -> dict[str, tuple[str, IncidentState]]:
-    """Incident id -> (its topic, its state), from a retained picture."""
-    return {
-        s.id: (t, s)
-        for t, s in state.items()
-        if t.startswith(topics.STATE_INCIDENT_PREFIX) and isinstance(s, IncidentState)
-    }
-
-
-async def summaries(settings: MqttSettings) -> dict[str, Summary]:
-    state = await retained_state(settings)
-    return {topics.last_level(t): s for t, s in state.items() if isinstance(s, Summary)}
-
-
-@pytest.fixture
-def cores(tmp_path: Path, mosquitto: MosquittoBroker) -> Any:
-    cfg = partitioned_config(tmp_path, mosquitto.port)
-    north = AnsimProcess(cfg, "core", "--partition", "north")
-    north.log_path = tmp_path / "core-north.log"
-    south = AnsimProcess(cfg, "core", "--partition", "south")
-    south.log_path = tmp_path / "core-south.log"
-    north.start()
-    south.start()
-    try:
-        yield cfg, north, south
-    finally:
-        north.stop()
-        south.stop()
-
-
-async def both_ready(settings: MqttSettings) -> None:
-    deadline = time.monotonic() + 30
-    while set(await summaries(settings)) != {"north", "south"}:
-        assert time.monotonic() < deadline, "both partitions' cores did not publish a summary"
+__all__ = ["cores"]  # the fixture, used by name
 
 
 async def test_each_sos_is_journaled_once_by_the_partition_of_its_district(

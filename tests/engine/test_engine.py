@@ -14,6 +14,7 @@ from console.engine.effects import (
     SendReceipt,
 )
 from console.engine.engine import Engine
+from console.engine.lending import CORE_ACTIONS
 from protocols.schemas import (
     Action,
     IncidentStatus,
@@ -169,7 +170,7 @@ def test_commands_on_unknown_and_closed_incidents(eng: Engine) -> None:
     r = do(eng, Action.ACK, incident_id=None)
     assert not r.ok and "no incident" in r.reason
     do(eng, Action.FALSE_ALARM)
-    for action in Action:
+    for action in set(Action) - CORE_ACTIONS:  # those name another partition's incident
         r = do(eng, action, text="x")
         assert not r.ok and r.reason == f"incident {I1} is closed (false-alarm)"
 
