@@ -10,6 +10,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from protocols.schemas import IncidentState, Recommendation, ResponderState, ResponderStatus
+from protocols.topics import DEFAULT_PARTITION
 from widgets.format import (
     CAMERA_STYLE,
     KIND_LABEL,
@@ -91,6 +92,9 @@ class IncidentDetail(VerticalScroll, can_focus=True):
             _field(t, "Disp. by", clock_time(inc.dispatch_deadline))
         if inc.closed_at:
             _field(t, "Closed", f"{clock_time(inc.closed_at)} {plain(inc.disposition)}")
+        if inc.partition and inc.partition != DEFAULT_PARTITION:
+            # A city-wide seat sees every partition: whose core this incident is.
+            _field(t, "Core", f"partition {plain(inc.partition)}")
         _field(t, "Owner", plain(inc.owner) or "-")
         _field(t, "Units", ", ".join(plain(r) for r in inc.responders) or "-")
         if inc.alert:

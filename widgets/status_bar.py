@@ -122,6 +122,8 @@ class StatusBar(Widget):
                 changed = self._term_changed_at
                 if changed is not None and 0 <= self.now - changed < TAKEOVER_SHOWN_S:
                     t.append(" TAKEN OVER ", style="bold reverse yellow")
+            elif s.core_id.endswith(" cores"):  # a city-wide seat: several partitions merged
+                t.append(f"  {plain(s.core_id, 12)}", style="dim")
         if self.others:
             t.append("  ops: " + " ".join(plain(o) for o in self.others), style="dim")
         # One line, cut to the width: a wrapped status bar would push the queue down.

@@ -218,3 +218,13 @@ def test_camera_pages_are_decoded_when_read_and_a_bad_one_is_counted_then() -> N
     assert (
         len(store.cameras["Jung-gu"].cameras) == 260 and len(store.cameras["Mapo-gu"].cameras) == 3
     )
+
+
+def test_the_detail_names_the_partition_of_an_incident_of_a_partitioned_city() -> None:
+    from widgets.incident_detail import IncidentDetail
+
+    detail = IncidentDetail()
+    detail.incident, detail.now = incident(1), 1_770_000_000.0
+    assert "partition" not in str(detail.render_text())  # one partition: nothing to tell
+    detail.incident = msgspec.structs.replace(incident(1), partition="north")
+    assert "Core     partition north" in str(detail.render_text())

@@ -39,3 +39,22 @@ async def test_the_bar_shows_the_active_core_and_a_takeover() -> None:
         assert "TAKEN OVER" not in str(bar.render())
         bar.update_state(summary=Summary(ts=NOW))  # a lone core: no core label
         assert "core " not in str(bar.render()).replace("op1", "")
+
+
+async def test_a_city_wide_seat_shows_the_partitions_merged() -> None:
+    from console.tui.merged import merge_summaries
+
+    north = Summary(ts=NOW, open_by_priority=(1, 0, 0, 0), open_total=1, partition="north",
+                    term=2, lease_holder="ansim-core-north@a:1:x", alarms=("journal slow",))  # fmt: skip
+    south = Summary(ts=NOW + 1, open_by_priority=(0, 2, 0, 0), open_total=2, partition="south")
+    merged = merge_summaries({"north": north, "south": south})
+    assert merged is not None
+    assert (merged.open_by_priority, merged.open_total) == ((1, 2, 0, 0), 3)
+    assert merged.alarms == ("north: journal slow",)
+    app = BarApp()
+    async with app.run_test(size=(160, 4)) as pilot:
+        bar = app.query_one(StatusBar)
+        bar.update_state(now=NOW, summary=merged)
+        await pilot.pause()
+        text = str(bar.render())
+        assert "P1 1 P2 2 open 3" in text and "2 cores" in text
