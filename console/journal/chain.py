@@ -32,9 +32,21 @@ KINDS: Final = frozenset(kind.value for kind in RecordKind)
 # then the byte length of each variable field) followed by the fields themselves.
 # Length prefixes make the encoding unambiguous: no two different records encode alike.
 _HEADER: Final = struct.Struct(">QdIIIII")
+_KIND_BYTES: Final = {kind.value: kind.value.encode() for kind in RecordKind}
 
-Row = tuple[int, float, str, str, bytes, str, str, bytes, bytes]
-"""A stored record: (seq, ts, kind, topic, payload, reason, key, prev_hash, hash)."""
+# Kinds read by kind alone, and rarely: the only ones the kind index holds (format 2).
+# Everything else is read as a range of seq (a rebuild replays nearly every record after
+# its snapshot anyway), so the common records (events, commands) cost no index entry.
+INDEXED_KINDS: Final = ("dead", "snapshot")
+
+Row = tuple[int, float, str, str, bytes, str, str, bytes]
+"""A stored record: (seq, ts, kind, topic, payload, reason, key, hash).
+
+The previous record's hash is not stored with a record (format 1 did, as ``prev_hash``):
+it is the hash of the row before, which every reader of the chain has at hand.
+"""
+
+HASH: Final = 7  # index of the hash in a Row
 
 
 class JournalError(Exception):
@@ -60,8 +72,15 @@ def record_hash(
     reason: str,
     key: str,
 ) -> bytes:
-    """sha256(prev_hash + canonical encoding of the other fields); 32 bytes."""
-    k, t, r, y = kind.encode(), topic.encode(), reason.encode(), key.encode()
+    """sha256(prev_hash + canonical encoding of the other fields); 32 bytes.
+
+    One SHA-256 a record, and the only one: it runs once per message on the core's hot path.
+    """
+    k = _KIND_BYTES.get(kind) or kind.encode()
+    t = topic.encode()
+    # Compared with "" rather than tested for truth: a hand-edited 0 must not hash as "".
+    r = b"" if reason == "" else reason.encode()
+    y = b"" if key == "" else key.encode()
     header = _HEADER.pack(seq, ts, len(k), len(t), len(payload), len(r), len(y))
     return hashlib.sha256(b"".join((prev_hash, header, k, t, payload, r, y))).digest()
 
@@ -75,8 +94,7 @@ class Record:
     payload: bytes  # raw bytes as received, or encoded by the core
     reason: str = ""  # dead letters: why refused; changes: a short description
     key: str = ""  # dedupe/lookup key ("sos:<source>:<alarm_id>", "cmd:<op>:<id>", ...)
-    prev_hash: bytes = GENESIS
-    hash: bytes = b""
+    hash: bytes = b""  # sha256 of the previous record's hash and this record (record_hash)
 
     @property
     def upto_seq(self) -> int:
@@ -87,8 +105,8 @@ class Record:
 
     @classmethod
     def from_row(cls, row: Row) -> Record:
-        seq, ts, kind, topic, payload, reason, key, prev_hash, hash_ = row
-        return cls(seq, ts, RecordKind(kind), topic, payload, reason, key, prev_hash, hash_)
+        seq, ts, kind, topic, payload, reason, key, hash_ = row
+        return cls(seq, ts, RecordKind(kind), topic, payload, reason, key, bytes(hash_))
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,15 +125,17 @@ class VerifyResult:
 
 
 def check_link(row: Row, prev_seq: int, prev_hash: bytes) -> str:
-    """Why ``row`` does not follow (prev_seq, prev_hash) in the chain; "" if it does."""
-    seq, ts, kind, topic, payload, reason, key, stored_prev, stored_hash = row
+    """Why ``row`` does not follow (prev_seq, prev_hash) in the chain; "" if it does.
+
+    The hash covers the previous hash and the seq, so a record moved, replaced or changed
+    in place no longer matches it; a gap or a step back in seq is named as such first.
+    """
+    seq, ts, kind, topic, payload, reason, key, stored_hash = row
     if seq > prev_seq + 1:
         gap = f"{prev_seq + 1}" if seq == prev_seq + 2 else f"{prev_seq + 1}–{seq - 1}"
         return f"record(s) {gap} before it are missing (deleted?)"
     if seq <= prev_seq:
         return f"out of order: it follows record {prev_seq}"
-    if bytes(stored_prev) != prev_hash:
-        return "its prev_hash is not the hash of the record before it (reordered or replaced?)"
     if kind not in KINDS:
         return f"unknown kind {kind!r}"
     try:
@@ -125,7 +145,10 @@ def check_link(row: Row, prev_seq: int, prev_hash: bytes) -> str:
         # that is a changed record to report, not a traceback.
         return "a field has the wrong type (edited by hand?)"
     if digest != bytes(stored_hash):
-        return "its contents do not match its hash (changed after it was written)"
+        return (
+            "its contents do not match its hash "
+            "(changed after it was written, or the record before it was)"
+        )
     return ""
 
 
@@ -149,7 +172,7 @@ def walk(
             why = check_link(row, prev_seq, prev_hash)
             if why:
                 return VerifyResult(False, count, row[0], why, prev_seq, prev_hash)
-            prev_seq, prev_hash = row[0], bytes(row[8])
+            prev_seq, prev_hash = row[0], bytes(row[HASH])
         if len(rows) < chunk:
             return VerifyResult(True, count, None, "", prev_seq, prev_hash)
         after = rows[-1][0]
@@ -167,7 +190,7 @@ def check_tail(
     seq, digest = tail[0], bytes(tail[1])
     if (seq, digest) == (after_seq, after_hash):
         return False
-    if rows and (seq, digest) == (rows[-1][0], rows[-1][8]):
+    if rows and (seq, digest) == (rows[-1][0], rows[-1][HASH]):
         return True
     raise JournalError(
         f"the journal was written by someone else: it ends at record {seq}, this core "

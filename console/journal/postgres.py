@@ -21,19 +21,23 @@ from typing import Any, Final
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from console.journal.chain import GENESIS, JournalError, Row, check_tail
+from console.journal.chain import GENESIS, HASH, JournalError, Row, check_tail
 from console.journal.dead import DeadCount
 from console.journal.key_filter import stream_keys
 from console.journal.lease import Fence, check_fence, ensure_table
-from console.journal.store import Journal
+from console.journal.store import INDEXED_CONDITION, Journal, kinds_where
 
 log = logging.getLogger("ansim.journal")
 
-TABLE_COMMENT: Final = "ansim journal v1"  # marks the table as ours, and its format
+TABLE_COMMENT: Final = "ansim journal v2"  # marks the table as ours, and its format
+# Format 1 also stored each record's previous hash (prev_hash) and indexed every record
+# by kind; its hashes are the same, so it is read as it is and written as before.
+TABLE_COMMENT_1: Final = "ansim journal v1"
 
-_COLUMNS: Final = "seq, ts, kind, topic, payload, reason, key, prev_hash, hash"
+_COLUMNS: Final = "seq, ts, kind, topic, payload, reason, key, hash"
+_COLUMNS_1: Final = "seq, ts, kind, topic, payload, reason, key, prev_hash, hash"
 
-_SCHEMA: Final = """
+_SCHEMA: Final = f"""
 CREATE TABLE journal (
     seq       BIGINT           PRIMARY KEY,
     ts        DOUBLE PRECISION NOT NULL,
@@ -42,17 +46,17 @@ CREATE TABLE journal (
     payload   BYTEA            NOT NULL,
     reason    TEXT             NOT NULL,
     key       TEXT             NOT NULL,
-    prev_hash BYTEA            NOT NULL,
     hash      BYTEA            NOT NULL
 );
+-- Partial, as in SQLite: keyed records only, and by kind only the kinds read by kind.
 CREATE INDEX journal_key ON journal (key) WHERE key <> '';
-CREATE INDEX journal_kind ON journal (kind, seq);
+CREATE INDEX journal_kind ON journal (kind, seq) WHERE {INDEXED_CONDITION};
 -- Append-only, also against a slip at the psql prompt; the hash chain shows intent.
 CREATE OR REPLACE FUNCTION journal_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'the journal is append-only'; END $$;
 CREATE TRIGGER journal_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON journal
     FOR EACH STATEMENT EXECUTE FUNCTION journal_append_only();
-COMMENT ON TABLE journal IS 'ansim journal v1';
+COMMENT ON TABLE journal IS '{TABLE_COMMENT}';
 """
 
 # Dead letters counted instead of stored (console.journal.dead), one row per source,
@@ -128,6 +132,7 @@ class PostgresJournal(Journal):
         super().__init__(head_path)
         self.dsn = dsn
         self._where = self.where = _safe_dsn(dsn)
+        self.format = 2  # the table's format: read at open (_setup)
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Any] | None = None
         # Set by a core that holds the lease (console.journal.lease): every commit checks it.
@@ -182,10 +187,13 @@ class PostgresJournal(Journal):
                 comment, exists = (row[0], row[1]) if row else (None, False)
                 if not exists:
                     conn.execute(_SCHEMA)
+                elif comment == TABLE_COMMENT_1:
+                    self.format = 1
                 elif comment != TABLE_COMMENT:
                     raise JournalError(
                         f"{self._where}: table 'journal' exists but is not an Ansim journal "
-                        f"(comment {comment!r}, expected {TABLE_COMMENT!r}); refusing to use it"
+                        f"(comment {comment!r}, expected {TABLE_COMMENT!r} or "
+                        f"{TABLE_COMMENT_1!r}); refusing to use it"
                     )
                 conn.execute(_COUNTS_SCHEMA)
                 ensure_table(conn)
@@ -227,12 +235,19 @@ class PostgresJournal(Journal):
                     check_fence(conn, self.fence)  # FencedError rolls the transaction back
                 if check_tail(self._tail_on(conn), rows, after_seq, after_hash):
                     return
+                columns = _COLUMNS_1 if self.format == 1 else _COLUMNS
                 with (
                     conn.cursor() as cur,
-                    cur.copy(f"COPY journal ({_COLUMNS}) FROM STDIN") as copy,
+                    cur.copy(f"COPY journal ({columns}) FROM STDIN") as copy,
                 ):
-                    for row in rows:
-                        copy.write_row(row)
+                    if self.format == 1:
+                        prev = after_hash
+                        for row in rows:
+                            copy.write_row((*row[:HASH], prev, row[HASH]))
+                            prev = row[HASH]
+                    else:
+                        for row in rows:
+                            copy.write_row(row)
                 if counts:
                     with conn.cursor() as cur:
                         cur.executemany(
@@ -251,16 +266,16 @@ class PostgresJournal(Journal):
         except psycopg.Error as exc:
             raise self._explain("read", exc) from None
 
-    def _fetch(self, after_seq: int, kind: str | None, limit: int) -> list[Row]:
+    def _fetch(self, after_seq: int, kinds: tuple[str, ...] | None, limit: int) -> list[Row]:
         upto = (1 << 62) if self.read_upto is None else self.read_upto
-        if kind is None:
+        if kinds is None:
             q = f"SELECT {_COLUMNS} FROM journal WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s"
             return self._query(q, (after_seq, upto, limit))
         q = (
-            f"SELECT {_COLUMNS} FROM journal WHERE kind = %s AND seq > %s AND seq <= %s "
-            "ORDER BY seq LIMIT %s"
+            f"SELECT {_COLUMNS} FROM journal WHERE {kinds_where(kinds, '%s')} "
+            "AND seq > %s AND seq <= %s ORDER BY seq LIMIT %s"
         )
-        return self._query(q, (kind, after_seq, upto, limit))
+        return self._query(q, (*kinds, after_seq, upto, limit))
 
     def _stored_key(self, key: str) -> bool:
         q = "SELECT 1 FROM journal WHERE key = %s AND key <> '' LIMIT 1"
@@ -299,10 +314,12 @@ class PostgresJournal(Journal):
     def _count(self, kind: str | None) -> int:
         if kind is None:
             return int(self._query("SELECT count(*) FROM journal")[0][0])
-        return int(self._query("SELECT count(*) FROM journal WHERE kind = %s", (kind,))[0][0])
+        q = f"SELECT count(*) FROM journal WHERE {kinds_where((kind,), '%s')}"
+        return int(self._query(q, (kind,))[0][0])
 
     def _latest(self, kind: str) -> Row | None:
-        q = f"SELECT {_COLUMNS} FROM journal WHERE kind = %s ORDER BY seq DESC LIMIT 1"
+        where = kinds_where((kind,), "%s")
+        q = f"SELECT {_COLUMNS} FROM journal WHERE {where} ORDER BY seq DESC LIMIT 1"
         rows = self._query(q, (kind,))
         return rows[0] if rows else None
 

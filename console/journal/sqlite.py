@@ -13,15 +13,24 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from console.journal.chain import GENESIS, JournalError, Row, check_tail
+from console.journal.chain import GENESIS, HASH, JournalError, Row, check_tail
 from console.journal.dead import DeadCount
 from console.journal.key_filter import stream_keys
-from console.journal.store import Journal
+from console.journal.store import INDEXED_CONDITION, Journal, kinds_where
 
 APPLICATION_ID: Final = 0x416E5331  # "AnS1" in the SQLite header: this file is an Ansim journal
-SCHEMA_VERSION: Final = 1  # PRAGMA user_version
+SCHEMA_VERSION: Final = 2  # PRAGMA user_version of the journals this Ansim creates
+# Format 1 (before 2026-12) also stored each record's previous hash (prev_hash) and
+# indexed every record by kind. Its hashes are the same, so it is read as it is and
+# written as before: the column is filled, the index kept.
+FORMAT_1: Final = 1
 
-_COLUMNS: Final = "seq, ts, kind, topic, payload, reason, key, prev_hash, hash"
+_COLUMNS: Final = "seq, ts, kind, topic, payload, reason, key, hash"
+_INSERT: Final = f"INSERT INTO journal ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
+_INSERT_1: Final = (
+    "INSERT INTO journal (seq, ts, kind, topic, payload, reason, key, prev_hash, hash) "
+    "VALUES (?,?,?,?,?,?,?,?,?)"
+)
 
 # Dead letters counted instead of stored (console.journal.dead), one row per source,
 # updated in the commit's transaction. A counter, so not append-only; not deletable.
@@ -47,13 +56,14 @@ CREATE TABLE journal (
     payload   BLOB    NOT NULL,
     reason    TEXT    NOT NULL,
     key       TEXT    NOT NULL,
-    prev_hash BLOB    NOT NULL,
-    hash      BLOB    NOT NULL
+    hash      BLOB    NOT NULL      -- sha256 of the previous record's hash and this record
 );
 -- Partial: only records with a key are looked up, and a random-order key costs a dirty
 -- index page per insert, so records without one (positions, most changes) skip it.
 CREATE INDEX journal_key ON journal (key) WHERE key <> '';
-CREATE INDEX journal_kind ON journal (kind, seq);
+-- Partial too: only the kinds read by kind alone (snapshots, dead letters); the rest are
+-- read as ranges of seq, and an index entry would cost every event and command.
+CREATE INDEX journal_kind ON journal (kind, seq) WHERE {INDEXED_CONDITION};
 -- Append-only, also against a slip at the sqlite3 prompt (not against intent: the hash
 -- chain is what shows a deliberate edit).
 CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
@@ -122,6 +132,7 @@ class SqliteJournal(Journal):
         super().__init__(head_path)
         self.path = Path(path)
         self.where = str(path)
+        self.format = SCHEMA_VERSION  # what the file holds: read at open (_setup)
         try:
             if not memory:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -164,11 +175,13 @@ class SqliteJournal(Journal):
                 "[journal] path"
             )
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version != SCHEMA_VERSION:
+        if version not in (FORMAT_1, SCHEMA_VERSION):
             raise JournalError(
                 f"journal {path}: cannot open: it is an Ansim journal of format {version}; "
-                f"this Ansim reads format {SCHEMA_VERSION}: run the Ansim that wrote it"
+                f"this Ansim reads formats {FORMAT_1} and {SCHEMA_VERSION}: run the Ansim "
+                "that wrote it"
             )
+        self.format = int(version)
         self._counts = self._has_counts()
         if not self._counts and not memory:
             try:
@@ -209,9 +222,10 @@ class SqliteJournal(Journal):
             # IMMEDIATE: take the write lock now, so the tail we check is the tail we extend.
             conn.execute("BEGIN IMMEDIATE")
             if not check_tail(self._tail(), rows, after_seq, after_hash):
-                conn.executemany(
-                    f"INSERT INTO journal ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows
-                )
+                if self.format == FORMAT_1:
+                    conn.executemany(_INSERT_1, _with_prev_hash(rows, after_hash))
+                else:
+                    conn.executemany(_INSERT, rows)
                 if counts:
                     if not self._counts:
                         conn.executescript(_COUNTS_SCHEMA)  # ":memory:" journals, made lazily
@@ -238,12 +252,13 @@ class SqliteJournal(Journal):
         except sqlite3.Error as exc:
             raise _explain(self.path, "read", exc) from None
 
-    def _fetch(self, after_seq: int, kind: str | None, limit: int) -> list[Row]:
-        if kind is None:
+    def _fetch(self, after_seq: int, kinds: tuple[str, ...] | None, limit: int) -> list[Row]:
+        if kinds is None:
             sql = f"SELECT {_COLUMNS} FROM journal WHERE seq > ? ORDER BY seq LIMIT ?"
             return self._query(sql, (after_seq, limit))
-        sql = f"SELECT {_COLUMNS} FROM journal WHERE kind = ? AND seq > ? ORDER BY seq LIMIT ?"
-        return self._query(sql, (kind, after_seq, limit))
+        where = kinds_where(kinds, "?")
+        sql = f"SELECT {_COLUMNS} FROM journal WHERE {where} AND seq > ? ORDER BY seq LIMIT ?"
+        return self._query(sql, (*kinds, after_seq, limit))
 
     def _stored_key(self, key: str) -> bool:
         # "key <> ''" repeated so SQLite may use the partial index.
@@ -257,10 +272,12 @@ class SqliteJournal(Journal):
         if kind is None:
             # max(seq) would do for an intact journal; count(*) tells the truth for any.
             return int(self._query("SELECT count(*) FROM journal")[0][0])
-        return int(self._query("SELECT count(*) FROM journal WHERE kind = ?", (kind,))[0][0])
+        sql = f"SELECT count(*) FROM journal WHERE {kinds_where((kind,), '?')}"
+        return int(self._query(sql, (kind,))[0][0])
 
     def _latest(self, kind: str) -> Row | None:
-        sql = f"SELECT {_COLUMNS} FROM journal WHERE kind = ? ORDER BY seq DESC LIMIT 1"
+        where = kinds_where((kind,), "?")
+        sql = f"SELECT {_COLUMNS} FROM journal WHERE {where} ORDER BY seq DESC LIMIT 1"
         rows = self._query(sql, (kind,))
         return rows[0] if rows else None
 
@@ -284,6 +301,14 @@ class SqliteJournal(Journal):
 
     def _close(self) -> None:
         self._conn.close()
+
+
+def _with_prev_hash(rows: Sequence[Row], after_hash: bytes) -> Iterator[tuple[object, ...]]:
+    """Rows as format 1 stores them: each with its previous record's hash before its own."""
+    prev = after_hash
+    for row in rows:
+        yield (*row[:HASH], prev, row[HASH])
+        prev = row[HASH]
 
 
 def _count_rows(counts: Mapping[str, DeadCount]) -> list[tuple[str, int, int, float, float]]:

@@ -6,8 +6,8 @@ acknowledges the batch to the broker. A record is therefore on disk before its
 sender is told it was received; a failed commit keeps the batch, so a later
 commit retries it without loss.
 
-Every record carries the hash of the one before it (``hash = sha256(prev_hash +
-canonical encoding)``), so :meth:`Journal.verify` finds an edited, deleted or
+Every record's hash covers the hash of the one before it (``hash = sha256(previous
+hash + canonical encoding)``), so :meth:`Journal.verify` finds an edited, deleted or
 reordered record and names the first bad one.
 
 Backends: :mod:`console.journal.sqlite` (embedded default, WAL) and
@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Final, Self
 
 from console.journal.chain import (
     GENESIS,
+    HASH,
+    INDEXED_KINDS,
     JournalError,
     Record,
     RecordKind,
@@ -77,6 +79,9 @@ __all__ = [
 log = logging.getLogger("ansim.journal")
 
 FETCH_CHUNK: Final = 1000  # rows per query when streaming; bounds memory, not a limit
+
+# The kind index's condition (format 2), in both backends' schemas and in kinds_where.
+INDEXED_CONDITION: Final = "kind IN (" + ", ".join(f"'{k}'" for k in INDEXED_KINDS) + ")"
 
 _KIND_VALUES: Final[dict[object, str]] = {
     **{k: k.value for k in RecordKind},
@@ -159,8 +164,12 @@ class Journal(abc.ABC):
         """
 
     @abc.abstractmethod
-    def _fetch(self, after_seq: int, kind: str | None, limit: int) -> list[Row]:
-        """Up to ``limit`` committed rows with seq > after_seq (of ``kind``), by seq."""
+    def _fetch(self, after_seq: int, kinds: tuple[str, ...] | None, limit: int) -> list[Row]:
+        """Up to ``limit`` committed rows with seq > after_seq (of ``kinds``), by seq.
+
+        Build the kind condition with :func:`kinds_where`: it uses the kind index where
+        there is one.
+        """
 
     @abc.abstractmethod
     def _stored_key(self, key: str) -> bool: ...
@@ -220,9 +229,8 @@ class Journal(abc.ABC):
             if self._closed:
                 raise JournalError("the journal is closed")
             seq = self._last_seq + 1
-            prev = self._last_hash
-            digest = record_hash(prev, seq, ts, kind_value, topic, payload, reason, key)
-            self._pending.append((seq, ts, kind_value, topic, payload, reason, key, prev, digest))
+            digest = record_hash(self._last_hash, seq, ts, kind_value, topic, payload, reason, key)
+            self._pending.append((seq, ts, kind_value, topic, payload, reason, key, digest))
             if key:
                 self._pending_keys.add(key)
             self._last_seq, self._last_hash = seq, digest
@@ -255,7 +263,7 @@ class Journal(abc.ABC):
             with self._lock:
                 self._inflight, self._counting = [], {}
                 if batch:
-                    self._committed_seq, self._committed_hash = batch[-1][0], batch[-1][8]
+                    self._committed_seq, self._committed_hash = batch[-1][0], batch[-1][HASH]
                     # Also rows found already stored (a retried lost COMMIT); and before the
                     # pending keys go, so has_key never finds a committed key in neither.
                     self._stored_keys_known.add_rows(batch, self._committed_seq)
@@ -346,20 +354,21 @@ class Journal(abc.ABC):
         if kinds is None:
             yield from self._stream(after_seq, None)
             return
-        wanted = sorted({RecordKind(k).value for k in kinds})
-        if len(wanted) == 1:
-            yield from self._stream(after_seq, wanted[0])
+        wanted = tuple(sorted({RecordKind(k).value for k in kinds}))
+        if len(wanted) == 1 or not set(wanted) <= set(INDEXED_KINDS):
+            # Common kinds have no index of their own: one range of seq, filtered.
+            yield from self._stream(after_seq, wanted)
             return
-        # One indexed stream per kind, merged by seq: each stays a range scan of the
-        # (kind, seq) index, where "kind IN (...) ORDER BY seq" would sort every chunk.
-        streams = [self._stream(after_seq, kind) for kind in wanted]
+        # Indexed kinds only: one index range scan per kind, merged by seq, where
+        # "kind IN (...) ORDER BY seq" would sort every chunk.
+        streams = [self._stream(after_seq, (kind,)) for kind in wanted]
         yield from heapq.merge(*streams, key=lambda record: record.seq)
 
-    def _stream(self, after_seq: int, kind: str | None) -> Iterator[Record]:
+    def _stream(self, after_seq: int, kinds: tuple[str, ...] | None) -> Iterator[Record]:
         while True:
             with self._db_lock:
                 self._check_open()
-                rows = self._fetch(after_seq, kind, FETCH_CHUNK)
+                rows = self._fetch(after_seq, kinds, FETCH_CHUNK)
             for row in rows:
                 yield Record.from_row(row)
             if len(rows) < FETCH_CHUNK:
@@ -410,7 +419,7 @@ class Journal(abc.ABC):
         name the first bad record, or say ok with the count walked.
 
         Finds a changed field (the record's hash no longer matches), a deleted or
-        reordered record (a gap in seq, or a prev_hash that is not the previous hash).
+        reordered record (a gap in seq, or a hash that does not follow from the previous one).
         Cutting off the tail leaves a valid shorter chain: ``head.problem`` (found at
         open) compares the tail with the head file for that.
         """
@@ -438,9 +447,9 @@ class Journal(abc.ABC):
 
     def _point_at(self, seq: int) -> Point | None:
         rows = self._fetch(seq - 1, None, 1) if seq > 0 else []
-        if not rows or rows[0][0] != seq or not isinstance(rows[0][8], bytes):
+        if not rows or rows[0][0] != seq or not isinstance(rows[0][HASH], bytes):
             return None  # a hash of the wrong type differs from any the head file holds
-        return rows[0][0], rows[0][8]
+        return rows[0][0], rows[0][HASH]
 
     def close(self) -> None:
         """Commit anything pending, then close. Raises JournalError if that commit fails
@@ -471,6 +480,17 @@ class Journal(abc.ABC):
     def _check_open(self) -> None:
         if self._closed:
             raise JournalError("the journal is closed")
+
+
+def kinds_where(kinds: tuple[str, ...], mark: str) -> str:
+    """The SQL condition for rows of ``kinds``, with one parameter ``mark`` ("?", "%s") each.
+
+    A kind the partial kind index holds is asked for with the index's own condition
+    repeated word for word, so both SQLite and PostgreSQL see that the index applies.
+    """
+    if len(kinds) == 1 and kinds[0] in INDEXED_KINDS:
+        return f"kind = {mark} AND {INDEXED_CONDITION}"
+    return f"kind IN ({', '.join([mark] * len(kinds))})"
 
 
 def open_journal(

@@ -23,6 +23,7 @@ import pytest
 
 from console.journal.sqlite import SqliteJournal
 from console.journal.store import (
+    GENESIS,
     Journal,
     JournalError,
     RecordKind,
@@ -122,19 +123,18 @@ class Backend:
 
     def rewrite_from(self, seq: int, payload: bytes) -> None:
         """Replace record ``seq``'s payload and recompute every hash from there on."""
+        before = self.tamper(f"SELECT hash FROM journal WHERE seq = {int(seq) - 1}")
+        prev = bytes(before[0][0]) if before else GENESIS
         rows = self.tamper(
-            "SELECT seq, ts, kind, topic, payload, reason, key, prev_hash FROM journal "
+            "SELECT seq, ts, kind, topic, payload, reason, key FROM journal "
             f"WHERE seq >= {int(seq)} ORDER BY seq"
         )
-        prev = bytes(rows[0][7])
-        for n, ts, kind, topic, old, reason, key, _ in rows:
+        for n, ts, kind, topic, old, reason, key in rows:
             body = payload if n == seq else bytes(old)
             digest = record_hash(prev, n, ts, kind, topic, body, reason, key)
             self.tamper(
-                self.placeholders(
-                    "UPDATE journal SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?"
-                ),
-                (body, prev, digest, n),
+                self.placeholders("UPDATE journal SET payload = ?, hash = ? WHERE seq = ?"),
+                (body, digest, n),
             )
             prev = digest
 

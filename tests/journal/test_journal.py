@@ -59,10 +59,14 @@ def test_append_commit_and_read_back_exactly(backend: Backend) -> None:
         "malformed: tab\there",
     )
     assert third.kind is RecordKind.CHANGE and third.payload == b""
-    # The chain: each record names the one before, and its own hash is recomputable.
-    assert first.prev_hash == GENESIS
-    assert second.prev_hash == first.hash and third.prev_hash == second.hash
+    # The chain: each record's hash covers the one before, and is recomputable from it.
     assert first.hash == record_hash(GENESIS, 1, 1.25, "event", first.topic, payload, "", "sos:a:1")
+    assert second.hash == record_hash(
+        first.hash, 2, second.ts, "dead", second.topic, b"\xc1junk", second.reason, ""
+    )
+    assert third.hash == record_hash(
+        second.hash, 3, 3.0, "change", "", b"", "inc-1 acknowledged", "inc-1"
+    )
 
 
 def test_commit_with_nothing_pending_is_a_no_op(backend: Backend) -> None:
@@ -246,7 +250,7 @@ def test_hash_encoding_is_unambiguous() -> None:
 
 
 def test_check_tail() -> None:
-    row = (2, 0.0, "event", "", b"", "", "", b"p" * 32, b"h" * 32)
+    row = (2, 0.0, "event", "", b"", "", "", b"h" * 32)
     assert check_tail((1, b"p" * 32), [row], 1, b"p" * 32) is False  # where we left it
     assert check_tail((2, b"h" * 32), [row], 1, b"p" * 32) is True  # already written
     with pytest.raises(JournalError, match="someone else"):

@@ -72,13 +72,15 @@ def test_verify_finds_a_changed_payload(sealed: Path) -> None:
 
 def test_verify_finds_a_changed_time_even_with_its_hash_recomputed(sealed: Path) -> None:
     conn = _raw(sealed)
-    prev, ts, kind, topic, payload, reason, key = conn.execute(
-        "SELECT prev_hash, ts, kind, topic, payload, reason, key FROM journal WHERE seq = 6"
+    (prev,) = conn.execute("SELECT hash FROM journal WHERE seq = 5").fetchone()
+    ts, kind, topic, payload, reason, key = conn.execute(
+        "SELECT ts, kind, topic, payload, reason, key FROM journal WHERE seq = 6"
     ).fetchone()
     forged = record_hash(prev, 6, ts - 60, kind, topic, payload, reason, key)
     conn.execute("UPDATE journal SET ts = ?, hash = ? WHERE seq = 6", (ts - 60, forged))
-    result = _verify(sealed)  # the next record still names the old hash
-    assert not result.ok and result.first_bad_seq == 7 and "prev_hash" in result.reason
+    result = _verify(sealed)  # the next record's hash covers the old one
+    assert not result.ok and result.first_bad_seq == 7
+    assert "or the record before it was" in result.reason
 
 
 def test_verify_finds_a_deleted_record(sealed: Path) -> None:
