@@ -176,7 +176,8 @@ async def publish_state(
     With a ``backlog`` (incident ids waiting, oldest first), the dirty incidents join it
     and states are computed for about ``budget_s`` seconds at most (None: all of them);
     the rest wait in the backlog for the next tick, oldest first, so a storm spreads its
-    publication over ticks instead of stalling the receive path. Closed incidents
+    publication over ticks instead of stalling the receive path; P1 incidents join it at
+    the head, so an SOS is on the screens within a tick or two whatever waits. Closed incidents
     and responders are always published at once (cheap); with a budget, a district's
     camera pages wait until ``CAMERA_INTERVAL_S`` after its last ones. If publishing
     fails, the incidents taken are put back at the head of the backlog, and the
@@ -188,8 +189,12 @@ async def publish_state(
     else:
         for incident_id in dirty.closed:
             backlog.pop(incident_id, None)
+        urgent = engine.urgent_incidents(dirty.incidents)
         for incident_id in dirty.incidents:
             backlog.setdefault(incident_id, None)
+        # A P1 (an SOS) is not queued behind a storm's CCTV backlog: it goes out first.
+        for incident_id in urgent:
+            backlog.move_to_end(incident_id, last=False)
     deadline = math.inf if budget_s is None else time.perf_counter() + budget_s
     taken_ids: list[str] = []
     items: list[tuple[str, bytes, bool]] = []

@@ -12,7 +12,7 @@ is read off ``_compose``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -230,6 +230,11 @@ class Engine:
             by_home.setdefault(inc.home or inc.district, {})[incident_id] = inc
         lists = {home: closed_list(closed, float(now)) for home, closed in by_home.items()}
         return {home: listing for home, listing in lists.items() if listing.incidents}
+
+    def urgent_incidents(self, incident_ids: Iterable[str]) -> list[str]:
+        """Those of ``incident_ids`` that are open P1s (published ahead of the rest)."""
+        open_ = self.ctx.st.incidents
+        return [i for i in incident_ids if (inc := open_.get(i)) is not None and inc.priority == 1]
 
     def incident_home(self, incident_id: str) -> str | None:
         """The home district of an open or recently closed incident (its state topic's)."""
