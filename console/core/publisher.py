@@ -184,23 +184,28 @@ async def publish_state(
     districts taken will publish every page.
     """
     encode = codec.encode
+    urgent = _urgent_queue(engine)
     if backlog is None:
         backlog = OrderedDict.fromkeys(dirty.incidents)
     else:
         for incident_id in dirty.closed:
             backlog.pop(incident_id, None)
-        urgent = engine.urgent_incidents(dirty.incidents)
+            urgent.pop(incident_id, None)
+        # A P1 (an SOS) is not queued behind a storm's CCTV backlog: the P1s go out
+        # first, among themselves in the order they came.
+        for incident_id in engine.urgent_incidents(dirty.incidents):
+            urgent.setdefault(incident_id, None)
+            backlog.pop(incident_id, None)
         for incident_id in dirty.incidents:
-            backlog.setdefault(incident_id, None)
-        # A P1 (an SOS) is not queued behind a storm's CCTV backlog: it goes out first.
-        for incident_id in urgent:
-            backlog.move_to_end(incident_id, last=False)
+            if incident_id not in urgent:
+                backlog.setdefault(incident_id, None)
     deadline = math.inf if budget_s is None else time.perf_counter() + budget_s
     taken_ids: list[str] = []
     items: list[tuple[str, bytes, bool]] = []
-    while backlog and time.perf_counter() <= deadline:
+    while (urgent or backlog) and time.perf_counter() <= deadline:
         # 32 at a time: their nearest-responder and shelter questions are asked at once.
-        chunk = [backlog.popitem(last=False)[0] for _ in range(min(STATE_CHUNK, len(backlog)))]
+        queue = urgent if urgent else backlog
+        chunk = [queue.popitem(last=False)[0] for _ in range(min(STATE_CHUNK, len(queue)))]
         # The topic of each; a refused one is dropped before its state is computed.
         named: dict[str, str] = {}
         for incident_id in chunk:
@@ -326,6 +331,15 @@ def _camera_state(engine: Engine) -> _CameraState:
 
 
 _CLOSED_STATES: weakref.WeakKeyDictionary[Engine, _ClosedState] = weakref.WeakKeyDictionary()
+# The P1 incidents waiting to be published, ahead of the backlog (publish_state).
+_URGENT: weakref.WeakKeyDictionary[Engine, OrderedDict[str, None]] = weakref.WeakKeyDictionary()
+
+
+def _urgent_queue(engine: Engine) -> OrderedDict[str, None]:
+    queue = _URGENT.get(engine)
+    if queue is None:
+        queue = _URGENT[engine] = OrderedDict()
+    return queue
 
 
 def _closed_state(engine: Engine) -> _ClosedState:
