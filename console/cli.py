@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from console import config as config_module
+from widgets.i18n import LANGUAGES
 
 DESCRIPTION = """\
 Ansim: a keyboard-driven console for women's-safety control rooms.
@@ -85,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--districts",
         metavar="A,B",
         help="show only these districts (within the operator's [scopes]; the core checks it)",
+    )
+    p.add_argument(
+        "--language",
+        choices=LANGUAGES,
+        help="the console's language, English or 한국어 (overrides [console] language)",
     )
 
     p = sub.add_parser("core", help=COMMANDS["core"][1], description=COMMANDS["core"][1])

@@ -24,19 +24,23 @@ from textual.strip import Strip
 
 from protocols.schemas import IncidentState, IncidentStatus
 from widgets.format import (
-    KIND_LABEL,
     PRIORITY_STYLE,
-    STATUS_LABEL,
     STATUS_STYLE,
+    age_width,
     countdown,
+    countdown_width,
     fit,
     fit_middle,
+    fit_right,
+    kind_label,
     place_label,
     plain,
     plausible_time,
     priority,
     since,
+    status_label,
 )
+from widgets.i18n import _, language
 from widgets.line_list import LineList, cells
 
 
@@ -70,9 +74,11 @@ class _Layout:
     owner: int
     responder: int
     title: int
+    pri: int = 3
+    age: int = 6
 
 
-AGE_W = 6
+AGE_W = 6  # in English; in Korean ages are wider (widgets.format.age_width)
 SLA_W = 7  # "-12m05s": overdue carries a minus, so it reads without colour too
 _NEW_P1 = Style(color="red", bold=True)
 _ESCALATED = Style(color="red", bold=True, reverse=True)
@@ -86,14 +92,16 @@ def _layout(width: int) -> _Layout:
     """Column widths for a width: the place column takes what is left.
 
     At 80 columns (79 inside the scrollbar) every column fits with 23 cells of place;
-    narrower, the responder goes first, then the owner, then the SLA countdown."""
-    sla = SLA_W if width >= 56 else 0
+    narrower, the responder goes first, then the owner, then the SLA countdown. In Korean
+    the priority ("우선"), age and SLA columns are wider: 17 cells of place at 80."""
+    pri, age_w = (4, age_width()) if language() == "ko" else (3, AGE_W)
+    sla = (countdown_width() if language() == "ko" else SLA_W) if width >= 56 else 0
     owner = (11 if width >= 76 else 8) if width >= 66 else 0  # "off…-jongno": see fit_middle
     responder = (14 if width >= 96 else 12) if width >= 78 else 0  # unit ids are ~13 wide
     title = 28 if width >= 120 else 0
-    fixed = 3 + 1 + 5 + 1 + 1 + AGE_W + 1 + 5
+    fixed = pri + 1 + 5 + 1 + 1 + age_w + 1 + 5
     fixed += sum(w + 1 for w in (sla, owner, responder, title) if w)
-    return _Layout(max(8, width - fixed), sla, owner, responder, title)
+    return _Layout(max(8, width - fixed), sla, owner, responder, title, pri, age_w)
 
 
 def sla_deadline(incident: IncidentState) -> float | None:
@@ -133,8 +141,9 @@ class AlertQueue(LineList):
         # incident does not carry the cursor down the queue as others sort above it.
         # The app ends it (unpin) once the picture is in, the operator moves or acts.
         self.pinned_to_top = True
-        self.empty_text = "No open incident."
-        self._cache: dict[str, tuple[IncidentState, int, Strip, Strip]] = {}
+        self.empty_text: str | None = None  # None: "No open incident.", in the seat's language
+        # Keyed by the width and the language too: both change how a row is laid out.
+        self._cache: dict[str, tuple[IncidentState, tuple[int, str], Strip, Strip]] = {}
 
     # --- data in -----------------------------------------------------------------
 
@@ -175,8 +184,9 @@ class AlertQueue(LineList):
         """From now on the selection follows its incident, whatever sorts above it."""
         self.pinned_to_top = False
 
-    def set_empty_text(self, text: str) -> None:
-        """What the queue says when it has no row (why, under a filter)."""
+    def set_empty_text(self, text: str | None) -> None:
+        """What the queue says when it has no row (why, under a filter), in the seat's
+        language already; None: the default, "No open incident."."""
         if text != self.empty_text:
             self.empty_text = text
             if not len(self.rows):
@@ -245,26 +255,38 @@ class AlertQueue(LineList):
 
     def render_header(self, width: int) -> Strip:
         lay = _layout(width)
-        text = f"{'Pri':3} {'Kind':5} {fit('District / place', lay.where)} {'Age':>{AGE_W}}"
+        # Each label cut or padded in cells (Korean ones are two cells a syllable).
+        text = " ".join((
+            fit(_("Pri"), lay.pri),
+            fit(_("Kind"), 5),
+            fit(_("District / place"), lay.where),
+            fit_right(_("Age"), lay.age),
+        ))  # fmt: skip
         if lay.sla:
-            text += f" {'SLA':>{lay.sla}}"
-        text += f" {'State':5}"
-        for label, w in (("Title", lay.title), ("Owner", lay.owner), ("Responder", lay.responder)):
+            text += " " + fit_right(_("SLA"), lay.sla)
+        text += " " + fit(_("State"), 5)
+        for label, w in (
+            (_("Title"), lay.title),
+            (_("Owner"), lay.owner),
+            (_("Responder"), lay.responder),
+        ):
             if w:
                 text += " " + fit(label, w)
         return cells((text, None))
 
     def render_empty(self, width: int) -> Strip:
-        return cells((fit(" " + plain(self.empty_text), width), _DIM))
+        text = _("No open incident.") if self.empty_text is None else self.empty_text
+        return cells((fit(" " + plain(text), width), _DIM))
 
     def render_row(self, index: int, width: int) -> Strip:
         incident = self.rows[index]
         cached = self._cache.get(incident.id)
-        if cached is None or cached[0] is not incident or cached[1] != width:
+        key = (width, language())
+        if cached is None or cached[0] is not incident or cached[1] != key:
             if len(self._cache) > 4096:  # rows scrolled past long ago; keep memory flat
                 self._cache.clear()
             left, right = self._row_parts(incident, width)
-            cached = (incident, width, left, right)
+            cached = (incident, key, left, right)
             self._cache[incident.id] = cached
         _, _, left, right = cached
         return Strip.join([left, self._clock_cells(incident, width), right])
@@ -274,18 +296,19 @@ class AlertQueue(LineList):
         age_style = (
             _NEW_P1 if incident.status == IncidentStatus.NEW and incident.priority == 1 else None
         )
+        lay = _layout(width)
         parts: list[tuple[str, Style | None]] = [
-            (" " + since(incident.created, self.now).rjust(AGE_W) + " ", age_style)
+            (" " + fit_right(since(incident.created, self.now, lay.age), lay.age) + " ", age_style)
         ]
-        sla_w = _layout(width).sla
+        sla_w = lay.sla
         if sla_w:
             deadline = sla_deadline(incident)
-            left = countdown(deadline, self.now)
+            left = countdown(deadline, self.now, sla_w)
             style = None
             if deadline is not None and plausible_time(deadline):
                 remaining = deadline - self.now
                 style = _OVERDUE if remaining < 0 else (_DUE_SOON if remaining < _SOON_S else None)
-            parts += [(left.rjust(sla_w), style), (" ", None)]
+            parts += [(fit_right(left, sla_w), style), (" ", None)]
         return cells(*parts)
 
     def _row_parts(self, incident: IncidentState, width: int) -> tuple[Strip, Strip]:
@@ -298,13 +321,13 @@ class AlertQueue(LineList):
         where = place_label(incident.district, incident.place)
         left = cells(
             (pri, pri_style),
-            (" ", None),
-            (fit(KIND_LABEL.get(incident.kind) or plain(incident.kind), 5), row_style),
+            (" " * (lay.pri - 2), None),  # Korean: a column wider than "P1!", for its header
+            (fit(kind_label(incident.kind), 5), row_style),
             (" ", None),
             (fit_middle(where, lay.where), _ESCALATED if incident.escalated else row_style),
         )
         parts: list[tuple[str, Style | None]] = [
-            (fit(STATUS_LABEL.get(incident.status, "?"), 5), STATUS_STYLE.get(incident.status)),
+            (fit(status_label(incident.status), 5), STATUS_STYLE.get(incident.status)),
         ]
         if lay.title:
             parts += [(" ", None), (fit(plain(incident.title), lay.title), row_style)]

@@ -22,7 +22,18 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from protocols.schemas import DistrictCameras
-from widgets.format import CAMERA_GLYPH, CAMERA_STYLE, count, fit, plain, since
+from widgets.format import (
+    CAMERA_GLYPH,
+    CAMERA_STYLE,
+    ago,
+    camera_status,
+    count,
+    district_name,
+    fit,
+    plain,
+    since,
+)
+from widgets.i18n import _
 
 _HEADER = Style(bold=True)
 _CURSOR = Style(reverse=True, bold=True)
@@ -108,9 +119,18 @@ class CameraGrid(ScrollView, can_focus=True, inherit_bindings=False):
             # Each count behind its glyph: the header is the legend, so no separate legend
             # line has to fit in 80 columns.
             text = (
-                f"{plain(d.district)}  {len(d.cameras)} cams  · {count(d.online)} online"
-                f"  o {count(d.offline)} offline  T {count(d.tampered)} tampered"
-                f"  ! {count(d.alarm)} alarm"
+                district_name(d.district)
+                + "  "
+                + _(
+                    "{cams} cams  · {online} online  o {offline} offline  T {tampered} tampered"
+                    "  ! {alarm} alarm"
+                ).format(
+                    cams=len(d.cameras),
+                    online=count(d.online),
+                    offline=count(d.offline),
+                    tampered=count(d.tampered),
+                    alarm=count(d.alarm),
+                )
             )
             selected = di == self.district_index
             head = self.get_component_rich_style("camera-grid--district") if selected else _HEADER
@@ -126,14 +146,15 @@ class CameraGrid(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _describe_cursor(self) -> str:
         if not self.districts:
-            return "No camera state yet"
+            return _("No camera state yet")
         d = self.districts[self.district_index]
         if not d.cameras:
-            return f"{plain(d.district)}: no cameras"
+            return _("{district}: no cameras").format(district=district_name(d.district))
         cam = d.cameras[self.camera_index]
-        seen = f", seen {since(cam.last_seen, self.now)} ago" if cam.last_seen else ""
+        seen = ", " + _("seen {ago}").format(ago=ago(since(cam.last_seen, self.now)))
         # A camera's id, name and status are the source's words: plain() keeps them text.
-        return f"{plain(cam.id)} {plain(cam.name)} [{plain(cam.status)}]{seen}"
+        status = camera_status(cam.status)
+        return f"{plain(cam.id)} {plain(cam.name)} [{status}]{seen if cam.last_seen else ''}"
 
     def on_focus(self) -> None:
         self.refresh()

@@ -22,15 +22,18 @@ from textual.strip import Strip
 
 from protocols.schemas import ClosedIncident, ClosedList
 from widgets.format import (
-    KIND_LABEL,
     PLACEHOLDER,
     PRIORITY_STYLE,
     STATUS_LABEL,
     STATUS_STYLE,
     age,
+    age_width,
     clock_time,
+    district_name,
     fit,
     fit_middle,
+    fit_right,
+    kind_label,
     matches,
     place_label,
     plain,
@@ -38,7 +41,9 @@ from widgets.format import (
     priority,
     search_query,
     search_text,
+    status_label,
 )
+from widgets.i18n import _, language
 from widgets.line_list import LineList, cells
 
 TIME_W, ID_W, PRI_W, KIND_W, END_W = 6, 8, 2, 5, 5
@@ -62,7 +67,7 @@ class _Layout:
 def _layout(width: int) -> _Layout:
     """Fixed columns, the optional ones as the width allows; where and disposition share the rest."""
     owner = OWNER_W if width >= 64 else 0
-    took = TOOK_W if width >= 96 else 0
+    took = (age_width() if language() == "ko" else TOOK_W) if width >= 96 else 0
     units = UNITS_W if width >= 110 else 0
     title = TITLE_W if width >= 130 else 0
     rest = width - _BASE_W - sum(w + 1 for w in (owner, took, units, title) if w) - 1
@@ -87,9 +92,11 @@ def _newest_first(record: ClosedIncident) -> tuple[float, str]:
 
 
 def _haystack(r: ClosedIncident) -> str:
+    # The district as shown too: a search typed in Hangul ("강남") finds it in Korean.
     return search_text(
         r.id, r.district, r.place, r.title, r.disposition or "", r.owner or "",
         r.closed_by or "", r.kind, r.status, priority(r.priority), " ".join(r.responders),
+        district_name(r.district),
     )  # fmt: skip
 
 
@@ -140,12 +147,16 @@ class ClosedIncidentList(LineList):
 
     def describe(self) -> str:
         """What the pane shows, for a status line: counts and the search."""
-        hours = f"{self.window_s / 3600:g} h"
+        hours = _("{hours} h").format(hours=f"{self.window_s / 3600:g}")
         if self.query_text:
-            return f'"{self.query_text}" {len(self.records)}/{len(self._all)} closed'
+            return _('"{query}" {shown}/{listed} closed').format(
+                query=self.query_text, shown=len(self.records), listed=len(self._all)
+            )
         if self.total > len(self._all):
-            return f"latest {len(self._all)} of {self.total} closed in {hours}"
-        return f"{len(self._all)} closed in {hours}"
+            return _("latest {listed} of {total} closed in {hours}").format(
+                listed=len(self._all), total=self.total, hours=hours
+            )
+        return _("{listed} closed in {hours}").format(listed=len(self._all), hours=hours)
 
     def _rebuild(self) -> None:
         selected = self.records[self.cursor].id if self.records else None
@@ -166,25 +177,32 @@ class ClosedIncidentList(LineList):
 
     def render_header(self, width: int) -> Strip:
         lay = _layout(width)
-        text = (
-            f"{'Closed':{TIME_W}} {'Incident':{ID_W}} {'P':{PRI_W}} {'Kind':{KIND_W}} "
-            f"{'End':{END_W}} {fit('District / place', lay.where)} "
-            f"{fit('Disposition', lay.disposition)}"
-        )
-        for label, w in (("By", lay.owner), ("Took", lay.took), ("Units", lay.units)):
+        text = " ".join((
+            fit(_("Closed"), TIME_W),
+            fit(_("Incident"), ID_W),
+            fit(_("P"), PRI_W),
+            fit(_("Kind"), KIND_W),
+            fit(_("End"), END_W),
+            fit(_("District / place"), lay.where),
+            fit(_("Disposition"), lay.disposition),
+        ))  # fmt: skip
+        for label, w in ((_("By"), lay.owner), (_("Took"), lay.took), (_("Units"), lay.units)):
             if w:
                 text += " " + fit(label, w)
         if lay.title:
-            text += " " + fit("Title", lay.title)
+            text += " " + fit(_("Title"), lay.title)
         return cells((text, None))
 
     def render_line(self, y: int) -> Strip:
         if y == 1 and not self.records:  # say why the pane is empty rather than show nothing
             width = self.scrollable_content_region.width
+            hours = f"{self.window_s / 3600:g}"
             if self._all:
-                text = f' Nothing closed matches "{self.query_text}" ({len(self._all)} listed).'
+                text = " " + _('Nothing closed matches "{query}" ({listed} listed).').format(
+                    query=self.query_text, listed=len(self._all)
+                )
             else:
-                text = f" No incident closed in the last {self.window_s / 3600:g} h."
+                text = " " + _("No incident closed in the last {hours} h.").format(hours=hours)
             return cells((fit(text, width), _MESSAGE)).apply_style(self.rich_style)
         return super().render_line(y)
 
@@ -193,10 +211,13 @@ class ClosedIncidentList(LineList):
         lay = _layout(width)
         where = place_label(r.district, r.place)
         parts: list[tuple[str, Style | None]] = [
-            (closed_time(r.closed_at).rjust(TIME_W) + " " + fit(plain(r.id), ID_W) + " ", None),
+            (
+                fit_right(closed_time(r.closed_at), TIME_W) + " " + fit(plain(r.id), ID_W) + " ",
+                None,
+            ),
             (fit(priority(r.priority), PRI_W), PRIORITY_STYLE.get(r.priority)),
-            (" " + fit(KIND_LABEL.get(r.kind) or plain(r.kind), KIND_W) + " ", None),
-            (fit(STATUS_LABEL.get(r.status) or plain(r.status), END_W), STATUS_STYLE.get(r.status)),
+            (" " + fit(kind_label(r.kind), KIND_W) + " ", None),
+            (fit(_ending(r.status), END_W), STATUS_STYLE.get(r.status)),
             (" " + fit(where, lay.where), None),
             (" " + fit(plain(r.disposition) or "-", lay.disposition), None),
         ]
@@ -205,8 +226,8 @@ class ClosedIncidentList(LineList):
             parts.append((" " + fit_middle(by or "-", lay.owner), None if by else _DIM))
         if lay.took:
             known = plausible_time(r.created) and plausible_time(r.closed_at)
-            took = age(r.closed_at - r.created) if known else PLACEHOLDER
-            parts.append((" " + took.rjust(lay.took), None))
+            took = age(r.closed_at - r.created, lay.took) if known else PLACEHOLDER
+            parts.append((" " + fit_right(took, lay.took), None))
         if lay.units:
             units = r.responders
             label = (
@@ -216,3 +237,8 @@ class ClosedIncidentList(LineList):
         if lay.title:
             parts.append((" " + fit(plain(r.title), lay.title), None))
         return cells(*parts)
+
+
+def _ending(status: object) -> str:
+    """How it ended, in the column's word (DONE, FALSE); a status of no label as it came."""
+    return status_label(status) if status in STATUS_LABEL else plain(status)

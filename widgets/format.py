@@ -25,8 +25,10 @@ from protocols.schemas import (
     IncidentKind,
     IncidentStatus,
     ResponderStatus,
+    UnitKind,
 )
 from protocols.text import printable
+from widgets.i18n import _, language, pgettext
 
 # The wire's own bound on a time (2100-01-01): later is a broken clock or an attack,
 # checked here again because the console must hold even if the core let one through.
@@ -78,31 +80,62 @@ def plausible_time(ts: object) -> bool:
 _MAX_DAYS = 9999  # 27 years: older than anything a control room holds
 
 
-def age(seconds: object) -> str:
-    """Compact age: 45s, 12m05s, 3h07m, 2d04h (at most 6 cells).
+def age(seconds: object, cells: int | None = None) -> str:
+    """Compact age: 45s, 12m05s, 3h07m, 2d04h (at most 6 cells); in Korean 45초, 12분05초,
+    3시간07분, 2일04시간 (at most 10 cells, see :func:`age_width`).
 
-    Negative (a clock a little ahead) shows as 0s; beyond 9999 days as >9999d."""
+    Negative (a clock a little ahead) shows as 0s; beyond 9999 days as >9999d. With
+    ``cells``, an age longer than that drops its smaller unit (``23시간``) rather than
+    being cut in the middle."""
     value = _finite(seconds)
     if value is None:
         return PLACEHOLDER
+    units = _AGE_UNITS_KO if language() == "ko" else _AGE_UNITS_EN
     if value >= (_MAX_DAYS + 1) * 86400:
-        return f">{_MAX_DAYS}d"
+        return f">{_MAX_DAYS}{units[3]}"
     s = max(0, int(value))
     if s < 60:
-        return f"{s}s"
+        return f"{s}{units[0]}"
     if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    days = s // 86400
-    return f"{days}d{s % 86400 // 3600:02d}h" if days < 100 else f"{days}d"
+        major, minor = f"{s // 60}{units[1]}", f"{s % 60:02d}{units[0]}"
+    elif s < 86400:
+        major, minor = f"{s // 3600}{units[2]}", f"{s % 3600 // 60:02d}{units[1]}"
+    else:
+        days = s // 86400
+        major, minor = f"{days}{units[3]}", f"{s % 86400 // 3600:02d}{units[2]}"
+        if days >= 100:
+            return major
+    if cells is not None and cell_len(major + minor) > cells:
+        return major
+    return major + minor
 
 
-def since(ts: object, now: float) -> str:
+# Seconds, minutes, hours, days: the English letters, the Korean words.
+_AGE_UNITS_EN: Final = ("s", "m", "h", "d")
+_AGE_UNITS_KO: Final = ("초", "분", "시간", "일")
+
+
+def age_width() -> int:
+    """Cells of an age column: 6 in English ("12m05s"); 9 in Korean ("9시간59분", longer
+    ages drop their smaller unit to fit: "23시간")."""
+    return 9 if language() == "ko" else 6
+
+
+def countdown_width() -> int:
+    """Cells of an SLA countdown column: 7 in English ("-12m05s"), 9 in Korean ("-12분05초")."""
+    return 9 if language() == "ko" else 7
+
+
+def ago(text: str) -> str:
+    """An age said as a time past: "1m13s ago", "1분13초 전"."""
+    return _("{age} ago").format(age=text)
+
+
+def since(ts: object, now: float, cells: int | None = None) -> str:
     """Age of what happened at ``ts``; a time no clock could give shows ``PLACEHOLDER``."""
     if not plausible_time(ts):
         return PLACEHOLDER
-    return age(now - ts)  # type: ignore[operator]  # plausible_time: a real number
+    return age(now - ts, cells)  # type: ignore[operator]  # plausible_time: a real number
 
 
 # Farther than once around the Earth: not a distance on the ground.
@@ -170,6 +203,104 @@ STATUS_LABEL: dict[str, str] = {
     IncidentStatus.RESOLVED: "DONE",
     IncidentStatus.FALSE_ALARM: "FALSE",
 }
+
+# The dicts hold the English words (the catalog's ids); a widget shows them through the
+# functions below, which translate at render time, so a language switch shows next frame.
+
+
+def kind_label(kind: object) -> str:
+    """An incident kind in at most 5 cells (the queue's column): SOS, CCTV, CAM, ALERT."""
+    label = KIND_LABEL.get(kind)  # type: ignore[call-overload]  # anything may arrive
+    return pgettext("kind", label) if label else plain(kind)
+
+
+def status_label(status: object) -> str:
+    """An incident status in at most 5 cells (the queue's column): NEW, ACK, DISP..."""
+    label = STATUS_LABEL.get(status)  # type: ignore[call-overload]  # anything may arrive
+    return pgettext("status", label) if label else PLACEHOLDER
+
+
+def _word(context: str, words: dict[str, str], value: object) -> str:
+    """A wire value shown in words: known ones translated, anything else as it came."""
+    word = words.get(value) if isinstance(value, str) else None
+    return pgettext(context, word) if word else plain(value)
+
+
+# Incident statuses in full words (the detail); the English is the wire's word, upper case.
+_INCIDENT_STATUS_WORD: Final[dict[str, str]] = {
+    IncidentStatus.NEW: "NEW",
+    IncidentStatus.ACKNOWLEDGED: "ACKNOWLEDGED",
+    IncidentStatus.DISPATCHED: "DISPATCHED",
+    IncidentStatus.ON_SCENE: "ON-SCENE",
+    IncidentStatus.RESOLVED: "RESOLVED",
+    IncidentStatus.FALSE_ALARM: "FALSE-ALARM",
+}
+_UNIT_KIND_WORD: Final[dict[str, str]] = {k.value: k.value for k in UnitKind}
+_UNIT_STATUS_WORD: Final[dict[str, str]] = {s.value: s.value for s in ResponderStatus}
+_CAMERA_STATUS_WORD: Final[dict[str, str]] = {s.value: s.value for s in CameraStatus}
+
+
+def incident_status_word(status: object) -> str:
+    """An incident status in full: ON-SCENE, 현장 도착."""
+    if status in _INCIDENT_STATUS_WORD:
+        return pgettext("incident status", _INCIDENT_STATUS_WORD[status])
+    return plain(status).upper()
+
+
+def unit_kind(kind: object) -> str:
+    """A unit's kind: police, 경찰."""
+    return _word("unit kind", _UNIT_KIND_WORD, kind)
+
+
+def unit_status(status: object) -> str:
+    """A unit's status: en-route, 이동 중."""
+    return _word("unit status", _UNIT_STATUS_WORD, status)
+
+
+def camera_status(status: object) -> str:
+    """A camera's status: video-loss, 영상 손실."""
+    return _word("camera status", _CAMERA_STATUS_WORD, status)
+
+
+# What the core writes in an incident's history, and the kinds of shelter: known words
+# are translated, anything else is shown as it came.
+_HISTORY_WORD: Final[dict[str, str]] = {
+    w: w
+    for w in (
+        "opened", "updated", "cancelled", "withdrawn", "event ended", "needs dispatch",
+        "position kept", "position unknown", "time replaced", "priority", "acknowledged",
+        "assigned", "claimed", "released", "dispatched", "on-scene", "escalated",
+        "escalation-cancelled", "note", "unit asked", "unit refused", "resolve", "resolved",
+        "false-alarm", "core",
+    )
+}  # fmt: skip
+_SHELTER_WORD: Final[dict[str, str]] = {w: w for w in ("police-box", "safe-house")}
+
+
+def history_action(action: object) -> str:
+    """What happened, in a history line: dispatched, 출동 지령."""
+    return _word("history", _HISTORY_WORD, action)
+
+
+def shelter_kind(kind: object) -> str:
+    """A shelter's kind: police-box, 치안센터."""
+    return _word("shelter", _SHELTER_WORD, kind)
+
+
+def district_name(name: object) -> str:
+    """A district as the wire names it (romanised, "Gangnam-gu") in the active language
+    ("강남구"); a district the catalog does not know stays as it came."""
+    text = plain(name)
+    if not text:
+        return text
+    shown = pgettext("district", text)
+    if shown == text and language() == "ko" and not text.endswith("-gu"):
+        # A source that says "Gangnam" for "Gangnam-gu": the catalog names the gu.
+        gu = text + "-gu"
+        full = pgettext("district", gu)
+        return full if full != gu else text
+    return shown
+
 
 PRIORITY_STYLE: dict[int, Style] = {
     1: Style(color="red", bold=True),
@@ -246,27 +377,53 @@ def fit_middle(text: str, width: int) -> str:
     return set_cell_size(set_cell_size(text, head) + "…" + end, width)
 
 
-def countdown(deadline: object, now: float) -> str:
+def countdown(deadline: object, now: float, cells: int | None = None) -> str:
     """Time left to ``deadline``: ``4m59s``; past it, overdue with a minus: ``-1m05s``
-    (at most 7 cells). No deadline: an empty string; an implausible one: ``PLACEHOLDER``."""
+    (at most 7 cells, :func:`countdown_width` in the active language). No deadline: an
+    empty string; an implausible one: ``PLACEHOLDER``."""
     if deadline is None:
         return ""
     if not plausible_time(deadline):
         return PLACEHOLDER
     left = deadline - now  # type: ignore[operator]  # plausible_time: a real number
-    return age(left) if left > -1 else "-" + age(-left)  # never "-0s"
+    if left > -1:
+        return age(left, cells)
+    return "-" + age(-left, None if cells is None else cells - 1)  # never "-0s"
 
 
 def place_label(district: str, place: str) -> str:
     """District and place for a narrow column: Seoul's "-gu" dropped, and the district
     left out when the place already starts with it ("Dongdaemun underpass 0004", not
     "Dongdaemun-gu Dongdaemun underpass 0004", which 80 columns cut to the same text
-    for every camera of the district)."""
+    for every camera of the district). In Korean the district is its Korean name, "구"
+    dropped likewise unless one syllable would be left ("강남 역삼로 12", "중구 을지로").
+    The district always goes through the catalog, so the pseudo-locale test sees it."""
     district, place = plain(district), plain(place)
     base = district.removesuffix("-gu")
     if place.lower().startswith(base.lower()) and base:
         return place
+    shown = district_name(district)
+    if shown != district:  # the catalog knows the district: its Korean name
+        short = shown.removesuffix("구") if len(shown) > 2 else shown  # in syllables
+        if place.startswith(short):
+            return place
+        base = short
     return f"{base} {place}".strip()
+
+
+def fit_right(text: str, width: int) -> str:
+    """``text`` right-aligned in exactly ``width`` cells; cut as :func:`fit` when longer."""
+    return pad_left(text, width) if cell_len(text) <= width else fit(text, width)
+
+
+def pad(text: str, width: int) -> str:
+    """``text`` padded with spaces to ``width`` cells (never cut): ``str.ljust`` in cells."""
+    return text + " " * max(0, width - cell_len(text))
+
+
+def pad_left(text: str, width: int) -> str:
+    """``text`` right-aligned in ``width`` cells (never cut): ``str.rjust`` in cells."""
+    return " " * max(0, width - cell_len(text)) + text
 
 
 def search_query(text: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -13,20 +14,31 @@ from protocols.schemas import IncidentState, Recommendation, ResponderState, Res
 from protocols.topics import DEFAULT_PARTITION
 from widgets.format import (
     CAMERA_STYLE,
-    KIND_LABEL,
     PRIORITY_STYLE,
     RESPONDER_STYLE,
     STATUS_STYLE,
     age,
+    ago,
+    camera_status,
     clock_time,
     coordinate,
     count,
     distance,
+    district_name,
+    history_action,
+    incident_status_word,
+    kind_label,
+    pad,
+    pad_left,
     plain,
     plausible_time,
     priority,
+    shelter_kind,
     since,
+    unit_kind,
+    unit_status,
 )
+from widgets.i18n import _
 
 
 class IncidentDetail(VerticalScroll, can_focus=True):
@@ -68,35 +80,39 @@ class IncidentDetail(VerticalScroll, can_focus=True):
         every wire text through ``plain`` and every number through a formatter."""
         inc, now = self.incident, self.now
         if inc is None:
-            return Text("No incident selected.", style="dim")
+            return Text(_("No incident selected."), style="dim")
         t = Text()
         t.append(f"{plain(inc.id)}  ", style="bold")
         t.append(priority(inc.priority), style=PRIORITY_STYLE.get(inc.priority, ""))
-        t.append(f"  {KIND_LABEL.get(inc.kind) or plain(inc.kind)}  ")
-        t.append(plain(inc.status).upper(), style=STATUS_STYLE.get(inc.status, ""))
+        t.append(f"  {kind_label(inc.kind)}  ")
+        t.append(incident_status_word(inc.status), style=STATUS_STYLE.get(inc.status, ""))
         if inc.escalated:
-            t.append("  ESCALATED", style="bold reverse red")
+            t.append("  " + _("ESCALATED"), style="bold reverse red")
         t.append(f"\n{plain(inc.title)}\n", style="bold")
-        t.append(f"{plain(inc.district)} · {plain(inc.place)}  "
+        t.append(f"{district_name(inc.district)} · {plain(inc.place)}  "
                  f"({coordinate(inc.lat, 90)}, {coordinate(inc.lon, 180)})\n")  # fmt: skip
-        sos = f" · {count(inc.sos_count)} SOS" if _more_than_one(inc.sos_count) else ""
-        _field(t, "Source", plain(inc.source) + sos)
+        sos = (
+            " · " + _("{count} SOS").format(count=count(inc.sos_count))
+            if _more_than_one(inc.sos_count)
+            else ""
+        )
+        _field(t, _("Source"), plain(inc.source) + sos)
         if inc.person or inc.phone:
-            _field(t, "Person", "  ".join(plain(x) for x in (inc.person, inc.phone) if x))
-        _field(t, "Opened", f"{clock_time(inc.created)} ({since(inc.created, now)} ago)")
+            _field(t, _("Person"), "  ".join(plain(x) for x in (inc.person, inc.phone) if x))
+        _field(t, _("Opened"), f"{clock_time(inc.created)} ({ago(since(inc.created, now))})")
         if inc.acknowledged_at:
-            _field(t, "Acked", clock_time(inc.acknowledged_at))
+            _field(t, _("Acked"), clock_time(inc.acknowledged_at))
         elif inc.ack_deadline:
-            _field(t, "Ack by", clock_time(inc.ack_deadline) + _due(inc.ack_deadline, now))
+            _field(t, _("Ack by"), clock_time(inc.ack_deadline) + _due(inc.ack_deadline, now))
         if inc.dispatch_deadline and not inc.responders:
-            _field(t, "Disp. by", clock_time(inc.dispatch_deadline))
+            _field(t, _("Disp. by"), clock_time(inc.dispatch_deadline))
         if inc.closed_at:
-            _field(t, "Closed", f"{clock_time(inc.closed_at)} {plain(inc.disposition)}")
+            _field(t, _("Closed"), f"{clock_time(inc.closed_at)} {plain(inc.disposition)}")
         if inc.partition and inc.partition != DEFAULT_PARTITION:
             # A city-wide seat sees every partition: whose core this incident is.
-            _field(t, "Core", f"partition {plain(inc.partition)}")
-        _field(t, "Owner", plain(inc.owner) or "-")
-        _field(t, "Units", ", ".join(plain(r) for r in inc.responders) or "-")
+            _field(t, _("Core"), _("partition {name}").format(name=plain(inc.partition)))
+        _field(t, _("Owner"), plain(inc.owner) or "-")
+        _field(t, _("Units"), ", ".join(plain(r) for r in inc.responders) or "-")
         if inc.alert:
             # The core's word that a unit left: the incident may need a new dispatch.
             t.append(f"\n! {plain(inc.alert)}", style="bold reverse yellow")
@@ -105,44 +121,51 @@ class IncidentDetail(VerticalScroll, can_focus=True):
             t.append("\n")
         if inc.recommended:
             # As the dispatch dialog: never a unit this console knows is busy or off duty.
-            t.append("\nRecommended units (fastest first)\n", style="bold underline")
+            t.append("\n" + _("Recommended units (fastest first)") + "\n", style="bold underline")
             free = free_recommendations(inc, self.responders)
             if not free:
-                t.append("  none free now: the list refreshes as units report\n", style="dim")
+                t.append(
+                    "  " + _("none free now: the list refreshes as units report") + "\n",
+                    style="dim",
+                )
             for rec in free:
                 unit = self.responders.get(rec.responder_id)
                 status = unit.status if unit else None
-                t.append(f"  ETA {eta(rec.eta_s):>6}  {plain(rec.responder_id):<16} "
-                         f"{plain(rec.kind):<6} {distance(rec.distance_m):>8}  ")  # fmt: skip
-                t.append(plain(status) or "?", style=RESPONDER_STYLE.get(status or "", "dim"))
+                t.append("  " + _("ETA") + f" {pad_left(eta(rec.eta_s), 6)}  "
+                         f"{pad(plain(rec.responder_id), 16)} {pad(unit_kind(rec.kind), 6)} "
+                         f"{pad_left(distance(rec.distance_m), 8)}  ")  # fmt: skip
+                t.append(unit_status(status) if status else "?",
+                         style=RESPONDER_STYLE.get(status or "", "dim"))  # fmt: skip
                 t.append("\n")
         if inc.cameras:
-            t.append("\nNearest cameras\n", style="bold underline")
+            t.append("\n" + _("Nearest cameras") + "\n", style="bold underline")
             for cam in inc.cameras:
-                t.append(f"  {plain(cam.camera_id):<14} ")
-                t.append(f"{plain(cam.status):<9}", style=CAMERA_STYLE.get(cam.status, ""))
-                t.append(f" {distance(cam.distance_m):>8}  {plain(cam.name)}\n")
+                t.append(f"  {pad(plain(cam.camera_id), 14)} ")
+                t.append(pad(camera_status(cam.status), 9), style=CAMERA_STYLE.get(cam.status, ""))
+                t.append(f" {pad_left(distance(cam.distance_m), 8)}  {plain(cam.name)}\n")
                 if cam.snapshot_url:
                     t.append(f"    {plain(cam.snapshot_url)}\n", style="dim")
         if inc.shelters:
-            t.append("\nNearest shelters\n", style="bold underline")
+            t.append("\n" + _("Nearest shelters") + "\n", style="bold underline")
             for sh in inc.shelters:
-                t.append(f"  {plain(sh.name)}  {plain(sh.kind)}  {distance(sh.distance_m)}\n")
+                t.append(
+                    f"  {plain(sh.name)}  {shelter_kind(sh.kind)}  {distance(sh.distance_m)}\n"
+                )
         if inc.events:
-            t.append("\nCorrelated events\n", style="bold underline")
+            t.append("\n" + _("Correlated events") + "\n", style="bold underline")
             for ev in inc.events:
-                t.append(f"  {clock_time(ev.ts)} {plain(ev.kind):<10} {plain(ev.source)}  "
+                t.append(f"  {clock_time(ev.ts)} {pad(plain(ev.kind), 10)} {plain(ev.source)}  "
                          f"{plain(ev.detail)}\n")  # fmt: skip
                 if ev.snapshot_url:
                     t.append(f"    {plain(ev.snapshot_url)}\n", style="dim")
         if inc.notes:
-            t.append("\nNotes\n", style="bold underline")
+            t.append("\n" + _("Notes") + "\n", style="bold underline")
             for note in inc.notes:
                 t.append(f"  {clock_time(note.ts)} {plain(note.operator)}: {plain(note.text)}\n")
         if inc.history:
-            t.append("\nHistory\n", style="bold underline")
+            t.append("\n" + _("History") + "\n", style="bold underline")
             for h in inc.history:
-                t.append(f"  {clock_time(h.ts)} {plain(h.actor):<8} {plain(h.action)}  "
+                t.append(f"  {clock_time(h.ts)} {pad(plain(h.actor), 8)} {history_action(h.action)}  "
                          f"{plain(h.detail)}\n")  # fmt: skip
         return t
 
@@ -156,11 +179,14 @@ def _due(deadline: float, now: float) -> str:
     if not plausible_time(deadline):
         return ""
     late = now - deadline
-    return f"  OVERDUE {age(late)}" if late > 0 else f"  in {age(-late)}"
+    if late > 0:
+        return "  " + _("OVERDUE {age}").format(age=age(late))
+    return "  " + _("in {age}").format(age=age(-late))
 
 
 def _field(t: Text, label: str, value: str) -> None:
-    t.append(f"{label:<9}", style="dim")
+    # In cells, and at least one space after: a Korean label may be as wide as the column.
+    t.append(pad(label, 9) if cell_len(label) < 9 else label + " ", style="dim")
     t.append(value + "\n")
 
 
@@ -175,8 +201,8 @@ def eta(seconds: object) -> str:
     if s < 600:
         return f"{s // 60}:{s % 60:02d}"
     if s < 5400:
-        return f"{round(s / 60)} min"
-    return f"{s // 3600}h{s % 3600 // 60:02d}"
+        return _("{minutes} min").format(minutes=round(s / 60))
+    return _("{hours}h{minutes:02d}").format(hours=s // 3600, minutes=s % 3600 // 60)
 
 
 def free_recommendations(

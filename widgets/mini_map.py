@@ -11,11 +11,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
 from widgets.format import distance
+from widgets.i18n import _
 
 GLYPHS: dict[str, tuple[str, Style]] = {
     "incident": ("X", Style(color="red", bold=True)),
@@ -52,10 +54,10 @@ class MiniMap(Widget):
     def render(self) -> Text:
         width, height = self.content_size.width, self.content_size.height
         if self.center is None or width < 3 or height < 3:
-            return Text("no incident selected", style="dim")
+            return Text(_("no incident selected"), style="dim")
         lat0, lon0 = self.center
         if not _on_earth(lat0, lon0):  # a position no formula can place: say so, do not raise
-            return Text("position unknown", style="dim")
+            return Text(_("position unknown"), style="dim")
         coslat = math.cos(math.radians(lat0))
         offsets = [
             (p, (p.lon - lon0) * _EARTH_M_PER_DEG * coslat, (p.lat - lat0) * _EARTH_M_PER_DEG)
@@ -85,7 +87,7 @@ class MiniMap(Widget):
             if y < height - 1:
                 text.append("\n")
         scale = f" ±{distance(radius)} "
-        if width > len(scale):
+        if width > cell_len(scale):
             return _with_scale(text, scale, width)
         return text
 

@@ -27,14 +27,19 @@ from widgets.format import (
     RESPONDER_STYLE,
     coordinate,
     distance,
+    district_name,
     fit,
+    fit_right,
     matches,
     plain,
     plausible_time,
     search_query,
     search_text,
     since,
+    unit_kind,
+    unit_status,
 )
+from widgets.i18n import _, language
 from widgets.line_list import LineList, cells
 
 # Busy units first (they are what an operator follows), then who can be sent, then off duty.
@@ -57,6 +62,7 @@ _MESSAGE = Style(italic=True)
 UNIT_W, KIND_W, STATUS_W, DIST_W, INCIDENT_W = 14, 6, 10, 7, 9
 DISTRICT_W, DISTRICT_MIN_W, DISTRICT_MAX_W = 12, 6, 15  # "Yeongdeungpo-gu" is 15
 AGE_W, POSITION_W, NAME_MIN_W = 6, 18, 6
+KIND_KO_W, AGE_KO_W, DISTRICT_KO_W = 8, 8, 8  # "스카우트", "12분05초", "영등포구"
 _BASE_W = UNIT_W + KIND_W + STATUS_W + DIST_W + INCIDENT_W + 4  # four separators
 
 
@@ -67,25 +73,39 @@ class _Layout:
     fix: int
     position: int
     name: int
+    kind: int = KIND_W
+    age: int = AGE_W
 
 
 def _layout(width: int) -> _Layout:
-    """Optional columns in the order they matter, each while the width allows it."""
-    rest = width - _BASE_W
-    district = DISTRICT_W if rest > DISTRICT_W else (rest - 1 if rest - 1 >= DISTRICT_MIN_W else 0)
+    """Optional columns in the order they matter, each while the width allows it. In
+    Korean the kind ("스카우트") is wider, the district narrower ("영등포구" is 8 cells),
+    and an age takes 8 cells ("12분05초"; longer ones drop their smaller unit)."""
+    korean = language() == "ko"
+    kind, age_w = (KIND_KO_W, AGE_KO_W) if korean else (KIND_W, AGE_W)
+    want_district, max_district = (DISTRICT_KO_W, DISTRICT_KO_W) if korean else (
+        DISTRICT_W, DISTRICT_MAX_W)  # fmt: skip
+    rest = width - _BASE_W - (kind - KIND_W)
+    district = (
+        want_district if rest > want_district
+        else (rest - 1 if rest - 1 >= DISTRICT_MIN_W else 0)
+    )  # fmt: skip
     rest -= district + 1 if district else 0
     widths = []
-    for want in (AGE_W, AGE_W, POSITION_W):  # fix age, time in status, position
+    for want in (age_w, age_w, POSITION_W):  # fix age, time in status, position
         take = want if rest > want else 0
         rest -= take + 1 if take else 0
         widths.append(take)
     name = rest - 1 if rest - 1 >= NAME_MIN_W else 0
     if district:  # long district names come before the cells left over and the name
         spare = rest if not name else name - NAME_MIN_W
-        grow = max(0, min(spare, DISTRICT_MAX_W - district))
+        grow = max(0, min(spare, max_district - district))
         district += grow
         name = name - grow if name else 0
-    return _Layout(district, in_status=widths[1], fix=widths[0], position=widths[2], name=name)
+    return _Layout(
+        district, in_status=widths[1], fix=widths[0], position=widths[2], name=name, kind=kind,
+        age=age_w,
+    )  # fmt: skip
 
 
 def _focus_point(lat: object, lon: object) -> tuple[float, float] | None:
@@ -112,8 +132,10 @@ def short_distance(metres: float | None) -> str:
 
 
 def _haystack(unit: ResponderState) -> str:
+    # The words as shown too (a search typed in Hangul: "경찰", "강남구"); in English the same.
     return search_text(unit.id, unit.name, unit.kind, unit.status, unit.district,
-                       unit.incident_id or "")  # fmt: skip
+                       unit.incident_id or "", unit_kind(unit.kind), unit_status(unit.status),
+                       district_name(unit.district))  # fmt: skip
 
 
 class ResponderBoard(LineList):
@@ -168,8 +190,10 @@ class ResponderBoard(LineList):
     def describe(self) -> str:
         """What the pane shows, for a status line: the count, the filter and the focus."""
         if self.query_text:  # the query first: the status bar has room for ~24 cells
-            return f'"{self.query_text}" {len(self.units)}/{self.total} units'
-        return "all units nearest first" if self.focus_point is not None else "all units"
+            return _('"{query}" {shown}/{total} units').format(
+                query=self.query_text, shown=len(self.units), total=self.total
+            )
+        return _("all units nearest first") if self.focus_point is not None else _("all units")
 
     def _rebuild(self) -> None:
         selected = self.units[self.cursor].id if self.units else None
@@ -199,26 +223,33 @@ class ResponderBoard(LineList):
 
     def render_header(self, width: int) -> Strip:
         lay = _layout(width)
-        text = f"{'Unit':{UNIT_W}} {'Kind':{KIND_W}} {'Status':{STATUS_W}} {'Dist':>{DIST_W}}"
+        text = " ".join((
+            fit(_("Unit"), UNIT_W),
+            fit(_("Kind"), lay.kind),
+            fit(_("Status"), STATUS_W),
+            fit_right(_("Dist"), DIST_W),
+        ))  # fmt: skip
         if lay.district:
-            text += " " + fit("District", lay.district)
-        text += " " + fit("Incident", INCIDENT_W)
-        for label, w in (("In st.", lay.in_status), ("Fix", lay.fix)):
+            text += " " + fit(_("District"), lay.district)
+        text += " " + fit(_("Incident"), INCIDENT_W)
+        for label, w in ((_("In st."), lay.in_status), (_("Fix"), lay.fix)):
             if w:
-                text += " " + label.rjust(w)
+                text += " " + fit_right(label, w)
         if lay.position:
-            text += " " + fit("Position", lay.position)
+            text += " " + fit(_("Position"), lay.position)
         if lay.name:
-            text += " " + fit("Name", lay.name)
+            text += " " + fit(_("Name"), lay.name)
         return cells((text, None))
 
     def render_line(self, y: int) -> Strip:
         if y == 1 and not self.units:  # say why the pane is empty rather than show nothing
             width = self.scrollable_content_region.width
             if self.total:
-                text = f' No unit matches "{self.query_text}" ({self.total} in all).'
+                text = " " + _('No unit matches "{query}" ({total} in all).').format(
+                    query=self.query_text, total=self.total
+                )
             else:
-                text = " No unit has reported yet."
+                text = " " + _("No unit has reported yet.")
             return cells((fit(text, width), _MESSAGE)).apply_style(self.rich_style)
         return super().render_line(y)
 
@@ -229,19 +260,19 @@ class ResponderBoard(LineList):
         fresh = plausible_time(u.last_seen) and self.now - u.last_seen <= _STALE_S
         metres = self._distance.get(u.id)
         parts: list[tuple[str, Style | None]] = [
-            (fit(plain(u.id), UNIT_W) + " " + fit(plain(u.kind), KIND_W) + " ", None),
-            (fit(plain(u.status), STATUS_W), RESPONDER_STYLE.get(u.status)),
-            (" " + short_distance(metres).rjust(DIST_W), None),
+            (fit(plain(u.id), UNIT_W) + " " + fit(unit_kind(u.kind), lay.kind) + " ", None),
+            (fit(unit_status(u.status), STATUS_W), RESPONDER_STYLE.get(u.status)),
+            (" " + fit_right(short_distance(metres), DIST_W), None),
         ]
         if lay.district:
-            parts.append((" " + fit(plain(u.district) or "-", lay.district), None))
+            parts.append((" " + fit(district_name(u.district) or "-", lay.district), None))
         parts.append((" " + fit(plain(u.incident_id) or "-", INCIDENT_W), None))
         if lay.in_status:
-            parts.append((" " + since(u.status_since, self.now).rjust(lay.in_status), None))
+            in_status = since(u.status_since, self.now, lay.in_status)
+            parts.append((" " + fit_right(in_status, lay.in_status), None))
         if lay.fix:
-            parts.append(
-                (" " + since(u.last_seen, self.now).rjust(lay.fix), None if fresh else _DIM)
-            )
+            fix = since(u.last_seen, self.now, lay.fix)
+            parts.append((" " + fit_right(fix, lay.fix), None if fresh else _DIM))
         if lay.position:
             where = f"{coordinate(u.lat, 90)},{coordinate(u.lon, 180)}"
             parts.append((" " + fit(where, lay.position), None if fresh else _DIM))

@@ -15,6 +15,7 @@ from textual.widget import Widget
 
 from protocols.schemas import Summary
 from widgets.format import count, fit, plain, rate, since
+from widgets.i18n import _, pgettext
 
 _SPARK = "▁▂▃▄▅▆▇█"
 
@@ -41,7 +42,7 @@ class StatusBar(Widget):
     def __init__(self, operator: str, role: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.operator, self.role = operator, role
-        self.link = "offline"
+        self.link: str | None = None  # as the app words it, translated; None: offline
         self.link_ok = False
         self.summary: Summary | None = None
         self.others: list[str] = []
@@ -91,12 +92,15 @@ class StatusBar(Widget):
         alarms = bool(self.local_alarms) or bool(self.summary is not None and self.summary.alarms)
         return 2 if alarms else 1
 
+    def _link_text(self) -> str:
+        return pgettext("link", "offline") if self.link is None else plain(self.link)
+
     def render(self) -> Text:
         t = Text(no_wrap=True, overflow="ellipsis")
         # Operator names, alarms and the link's words may come from the wire: all plain().
         t.append(f" {plain(self.operator)}", style="bold")
-        t.append(f" ({plain(self.role)}) ")
-        t.append(("● " if self.link_ok else "✖ ") + plain(self.link),
+        t.append(f" ({pgettext('role', plain(self.role))}) ")
+        t.append(("● " if self.link_ok else "✖ ") + self._link_text(),
                  style="green" if self.link_ok else "bold reverse red")  # fmt: skip
         if self.filter_text:
             # Reversed: a queue that shows less than everything must look different.
@@ -112,26 +116,35 @@ class StatusBar(Widget):
             t.append(count(p1), style="bold red" if p1 else "")
             t.append(" P2 ", style="bold")
             t.append(count(p2), style="bold yellow" if p2 else "")
-            t.append(f" open {count(s.open_total)}")
+            t.append(" " + _("open {count}").format(count=count(s.open_total)))
             if s.oldest_unacked is not None:
-                t.append("  unacked ")
+                t.append("  " + _("unacked") + " ")
                 t.append(since(s.oldest_unacked, self.now), style="bold red")
             t.append(f"  {sparkline(s.rate_history)} {rate(s.events_per_s)}/s")
             if s.term:
-                t.append(f"  core {active_host(s.lease_holder)} t{s.term}", style="dim")
+                t.append(
+                    "  "
+                    + _("core {host} t{term}").format(
+                        host=active_host(s.lease_holder), term=s.term
+                    ),
+                    style="dim",
+                )
                 changed = self._term_changed_at
                 if changed is not None and 0 <= self.now - changed < TAKEOVER_SHOWN_S:
-                    t.append(" TAKEN OVER ", style="bold reverse yellow")
+                    t.append(" " + _("TAKEN OVER") + " ", style="bold reverse yellow")
             elif s.core_id.endswith(" cores"):  # a city-wide seat: several partitions merged
-                t.append(f"  {plain(s.core_id, 12)}", style="dim")
+                t.append(f"  {_cores(plain(s.core_id, 12))}", style="dim")
         if self.others:
-            t.append("  ops: " + " ".join(plain(o) for o in self.others), style="dim")
+            t.append("  " + _("ops:") + " " + " ".join(plain(o) for o in self.others), style="dim")
         # One line, cut to the width: a wrapped status bar would push the queue down.
         t.truncate(max(1, self.size.width), overflow="ellipsis")
         alarms = [*(s.alarms if s is not None else ()), *self.local_alarms]
         if alarms:
             t.append("\n")
-            t.append(" ALARM: " + " | ".join(plain(a) for a in alarms), style="bold white on red")
+            t.append(
+                " " + _("ALARM:") + " " + " | ".join(plain(a) for a in alarms),
+                style="bold white on red",
+            )
         return t
 
 
@@ -142,3 +155,9 @@ def active_host(holder: str) -> str:
     """The host of a lease holder id (``client@host:pid:nonce``), for a short label."""
     host = holder.partition("@")[2].partition(":")[0]
     return plain(host, 20) or "?"
+
+
+def _cores(label: str) -> str:
+    """A city-wide seat's "3 cores" in the active language."""
+    number, _space, word = label.partition(" ")
+    return _("{count} cores").format(count=number) if word == "cores" else label

@@ -137,6 +137,8 @@ class ConsoleConfig(_Section):
     bell_escalation: bool = True
     fps: Annotated[float, Meta(ge=1, le=60)] = 15
     colors: Literal["auto", "16", "256"] = "auto"
+    # The seat's language (widgets/i18n.py LANGUAGES); `ansim console --language` wins.
+    language: Literal["en", "ko"] = "en"
 
 
 class SshConfig(_Section):

@@ -39,6 +39,7 @@ from console.seats.ssh_keys import (
     role_disagreements,
 )
 from console.seats.ssh_session import ConsoleSession
+from widgets.i18n import LANGUAGES
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # asyncssh's import of cryptography's DSA warns
@@ -87,6 +88,13 @@ def host_key(path: Path) -> asyncssh.SSHKey:
     return key
 
 
+def seat_language(wanted: str) -> str | None:
+    """The console language a key's ``language=`` asks for (``ko``, ``ko-KR`` and ``ko_KR``
+    are Korean), or None when it sets none or one the console has no catalog of."""
+    primary = wanted.replace("_", "-").split("-", 1)[0].lower()
+    return primary if primary in LANGUAGES else None
+
+
 class SeatServer:
     """The listener's shared state: the keys, the open seats, how to start a console."""
 
@@ -107,6 +115,11 @@ class SeatServer:
         keys = load_keys(self.keys_path, self._districts)
         for sentence in role_disagreements(keys, self.cfg):
             log.warning("%s", sentence)
+        for entry in keys.entries:
+            if entry.language and seat_language(entry.language) is None:
+                log.warning("%s line %d: language=%s has no catalog (%s); that seat uses "
+                            "[console] language", self.keys_path, entry.line, entry.language,
+                            ", ".join(LANGUAGES))  # fmt: skip
         unsafe = loose_permissions(self.keys_path)
         if unsafe:
             log.warning("%s", unsafe)
@@ -168,9 +181,11 @@ class SeatServer:
     def console_argv(self, seat: SeatKey) -> Sequence[str]:
         config = ["--config", str(self.config_path.resolve())] if self.config_path else []
         districts = ["--districts", ",".join(seat.districts)] if seat.districts else []
+        language = seat_language(seat.language)
+        languages = ["--language", language] if language else []
         return [sys.executable, "-m", "console.cli", *config, "console",
                 "--operator", seat.operator, "--role", seat.role_in(self.cfg).value,
-                *districts]  # fmt: skip
+                *districts, *languages]  # fmt: skip
 
     def console_env(
         self, seat: SeatKey, term: str, client_env: Mapping[str, str]
@@ -180,9 +195,7 @@ class SeatServer:
         }
         env.update({k: client_env[k] for k in FROM_CLIENT if k in client_env})
         env["TERM"] = term
-        # Read by nothing yet: the language feature will take it from here.
         env["ANSIM_ROLE"] = seat.role_in(self.cfg).value
-        env["ANSIM_LANGUAGE"] = seat.language
         env["ANSIM_SEAT"] = "ssh"
         return env
 

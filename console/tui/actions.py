@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 
+from console.tui.keys_text import N_
 from console.tui.screens.confirm import ConfirmScreen
 from console.tui.screens.dispatch import DispatchScreen
 from console.tui.screens.note import NoteScreen
 from console.tui.screens.resolve import ResolveScreen
 from protocols.schemas import Action, Command, IncidentState, Reply, Role
-from widgets.format import KIND_LABEL, plain
+from widgets.format import KIND_LABEL, district_name, kind_label, plain
+from widgets.i18n import _, pgettext
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -36,44 +38,49 @@ else:
 
 SendCommand = Callable[[Command], Awaitable[None]]
 
-# What is being sent, for the toast at the keypress of an action without a dialog.
+# What is being sent, for the toast at the keypress of an action without a dialog
+# (English, the catalog's ids: translated when shown).
 SENDING: dict[Action, str] = {
-    Action.ACK: "Acknowledging {incident}",
-    Action.ESCALATE: "Escalating {incident}",
-    Action.CLAIM: "Claiming {incident}",
-    Action.RELEASE: "Releasing {incident}",
-    Action.CANCEL_ESCALATION: "Cancelling the escalation of {incident}",
-    Action.ON_SCENE: "Marking {incident} on scene",
+    Action.ACK: N_("Acknowledging {incident}"),
+    Action.ESCALATE: N_("Escalating {incident}"),
+    Action.CLAIM: N_("Claiming {incident}"),
+    Action.RELEASE: N_("Releasing {incident}"),
+    Action.CANCEL_ESCALATION: N_("Cancelling the escalation of {incident}"),
+    Action.ON_SCENE: N_("Marking {incident} on scene"),
 }
 
 # What an ok Reply means, for the toast: (template with {unit} {incident} {detail}).
 DONE: dict[Action, str] = {
-    Action.ACK: "Acknowledged {incident}",
-    Action.DISPATCH: "Dispatched {unit} to {incident}",
-    Action.ON_SCENE: "{incident} on scene",
-    Action.RESOLVE: "Resolved {incident}: {detail}",
-    Action.FALSE_ALARM: "Closed {incident} as a false alarm",
-    Action.ESCALATE: "Escalated {incident}",
-    Action.CANCEL_ESCALATION: "Escalation cancelled on {incident}",
-    Action.NOTE: "Note added to {incident}",
-    Action.CLAIM: "You own {incident}",
-    Action.RELEASE: "Released {incident}",
+    Action.ACK: N_("Acknowledged {incident}"),
+    Action.DISPATCH: N_("Dispatched {unit} to {incident}"),
+    Action.ON_SCENE: N_("{incident} on scene"),
+    Action.RESOLVE: N_("Resolved {incident}: {detail}"),
+    Action.FALSE_ALARM: N_("Closed {incident} as a false alarm"),
+    Action.ESCALATE: N_("Escalated {incident}"),
+    Action.CANCEL_ESCALATION: N_("Escalation cancelled on {incident}"),
+    Action.NOTE: N_("Note added to {incident}"),
+    Action.CLAIM: N_("You own {incident}"),
+    Action.RELEASE: N_("Released {incident}"),
 }
+
+
+DONE_OTHER = N_("{incident}: done")  # an action DONE does not know (a newer core's)
 
 
 def describe(inc: IncidentState) -> str:
     """How a toast or a dialog names an incident: ``I-000017 (SOS, Gangnam Teheran-ro 5)``."""
-    kind = KIND_LABEL.get(inc.kind) or plain(inc.kind, 12)
-    return f"{plain(inc.id)} ({kind}, {plain(inc.district, 40)} {plain(inc.place, 60)})"
+    kind = kind_label(inc.kind) if inc.kind in KIND_LABEL else plain(inc.kind, 12)
+    district = plain(district_name(inc.district), 40)
+    return f"{plain(inc.id)} ({kind}, {district} {plain(inc.place, 60)})"
 
 
 def done_text(command: Command, about: str | None = None) -> str:
     """The toast for an accepted command; ``about`` names its incident (see describe)."""
-    template = DONE.get(command.action, "{incident}: done")
+    template = _(DONE.get(command.action, DONE_OTHER))
     return template.format(
         unit=command.responder_id or "?",
         incident=about or command.incident_id or "?",
-        detail=command.disposition or "",
+        detail=pgettext("disposition", command.disposition) if command.disposition else "",
     )
 
 
@@ -101,21 +108,21 @@ class CommandActions(_Base):
     def _target(self) -> IncidentState | None:
         """The incident a command is for, or None after telling the operator why not."""
         if self.role == Role.OBSERVER:
-            self.notify("Observer seat: commands are not available.", severity="warning")
+            self.notify(_("Observer seat: commands are not available."), severity="warning")
             return None
         inc = self.selected_incident()
         if inc is None:
-            self.notify("No open incident selected.", severity="warning")
+            self.notify(_("No open incident selected."), severity="warning")
             return None
         self.hold_selection()
         if not self.connected or self.send_command is None:
-            self.notify("Not connected to the broker: command NOT sent.", severity="error")
+            self.notify(_("Not connected to the broker: command NOT sent."), severity="error")
             return None
         return inc
 
     def send(self, action: Action, inc: IncidentState, **fields: Any) -> Command | None:
         if not self.connected or self.send_command is None:
-            self.notify("Not connected to the broker: command NOT sent.", severity="error")
+            self.notify(_("Not connected to the broker: command NOT sent."), severity="error")
             return None
         self._seq += 1
         command = Command(
@@ -139,15 +146,19 @@ class CommandActions(_Base):
         except Exception as exc:  # NotConnected, timeout: say so, never retry silently
             self._sent.pop(command.cmd_id, None)
             about = self._about.pop(command.cmd_id, None) or command.incident_id
-            self.notify(plain(f"{command.action} {about} NOT sent: {exc}"),
-                        severity="error", markup=False)  # fmt: skip
+            text = _("{action} {incident} NOT sent: {error}").format(
+                action=command.action, incident=about, error=exc
+            )
+            self.notify(plain(text), severity="error", markup=False)
 
     def reply_received(self, reply: Reply) -> None:
         command = self._sent.pop(reply.cmd_id, None)
         about = self._about.pop(reply.cmd_id, None)
         if not reply.ok:
             # Toasts parse markup by default; the reason and the id come from the wire.
-            self.notify(f"Refused: {plain(reply.reason) or 'no reason given'}",
+            # The reason is the core's words, shown as sent; only the framing translates.
+            reason = plain(reply.reason) or _("no reason given")
+            self.notify(_("Refused: {reason}").format(reason=reason),
                         title=about or plain(reply.incident_id), severity="error", timeout=10,
                         markup=False)  # fmt: skip
         elif command is not None:
@@ -158,7 +169,7 @@ class CommandActions(_Base):
     def _simple(self, action: Action) -> None:
         inc = self._target()
         if inc is not None and self.send(action, inc) is not None:
-            sending = SENDING.get(action, "{incident}")
+            sending = _(SENDING[action]) if action in SENDING else "{incident}"
             self.notify(sending.format(incident=describe(inc)), timeout=3, markup=False)
 
     def action_ack(self) -> None:
@@ -184,7 +195,7 @@ class CommandActions(_Base):
         if inc is None:
             return
         if not inc.recommended:
-            self.notify("No recommended unit for this incident yet.", severity="warning")
+            self.notify(_("No recommended unit for this incident yet."), severity="warning")
             return
 
         def chosen(unit: str | None) -> None:
@@ -202,7 +213,9 @@ class CommandActions(_Base):
     def action_false_alarm(self) -> None:
         inc = self._target()
         if inc is not None:
-            question = ConfirmScreen(f"Close {describe(inc)} as a false alarm?", inc.title)
+            question = ConfirmScreen(
+                _("Close {incident} as a false alarm?").format(incident=describe(inc)), inc.title
+            )
             self.push_screen(question, self._then(Action.FALSE_ALARM, inc))
 
     def action_note(self) -> None:

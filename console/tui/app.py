@@ -21,20 +21,25 @@ import gc
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.command import CommandPalette
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import ContentSwitcher, Footer, Input
 
 from console.config import Config
+from console.tui import language
 from console.tui.actions import CommandActions, SendCommand
 from console.tui.bell import BellPolicy
+from console.tui.bindings import APP_BINDINGS
 from console.tui.colors import native_ansi
 from console.tui.commands import AnsimCommands
+from console.tui.keys_text import translate_bindings, translate_tree
+from console.tui.language import LanguageCommands
 from console.tui.messages import LinkStateChanged, ReplyReceived
 from console.tui.panes import PaneSwitch
 from console.tui.presence import others_online
@@ -49,6 +54,7 @@ from widgets.alert_queue import AlertQueue
 from widgets.camera_grid import CameraGrid
 from widgets.closed_list import ClosedIncidentList
 from widgets.format import plain
+from widgets.i18n import _, pgettext
 from widgets.incident_detail import IncidentDetail
 from widgets.mini_map import MapPoint, MiniMap
 from widgets.responder_board import ResponderBoard
@@ -64,93 +70,10 @@ CHANGING: frozenset[str] = frozenset(
 class AnsimApp(SelectionWatch, PaneSwitch, CommandActions, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "Ansim"
-    COMMANDS: ClassVar[set[Any]] = {AnsimCommands}
+    COMMANDS: ClassVar[set[Any]] = {AnsimCommands, LanguageCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012 (Textual declares it without ClassVar)
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("question_mark", "help", "Help", tooltip="Keys that apply here", id="help"),
-        Binding(
-            "colon",
-            "command_palette",
-            "Commands",
-            tooltip="Command palette: every action by name",
-            show=False,
-            id="palette",
-        ),
-        # Textual adds its own ctrl+p only when no binding names the palette action, so
-        # `:` above took it away: bound here again, priority like Textual's (an Input
-        # focused still opens the palette).
-        Binding(
-            "ctrl+p",
-            "command_palette",
-            "Commands",
-            tooltip="Command palette: every action by name",
-            show=False,
-            priority=True,
-            id="palette.ctrl",
-        ),
-        Binding(
-            "slash",
-            "filter",
-            "Filter",
-            tooltip="Filter the queue: p1..p4, new/ack/disp, district, text",
-            id="filter",
-        ),
-        Binding(
-            "escape",
-            "back_out",
-            "Back",
-            tooltip="Close the detail, clear the filter",
-            show=False,
-            id="back",
-        ),
-        Binding("1", "pane('queue')", "Queue pane", show=False, id="pane.queue"),
-        Binding("2", "pane('cameras')", "Camera pane", show=False, id="pane.cameras"),
-        Binding("3", "pane('responders')", "Responder pane", show=False, id="pane.responders"),
-        Binding("4", "pane('closed')", "Closed incidents", show=False, id="pane.closed"),
-        Binding(
-            "enter",
-            "details",
-            "Details",
-            tooltip="Everything about the selected incident",
-            show=False,
-            id="details",
-        ),
-        Binding("a", "ack", "Ack", tooltip="Acknowledge the selected incident", id="ack"),
-        Binding(
-            "d",
-            "dispatch",
-            "Dispatch",
-            tooltip="Dispatch a unit (fastest free one preselected)",
-            id="dispatch",
-        ),
-        Binding("r", "resolve", "Resolve", tooltip="Resolve with a disposition", id="resolve"),
-        Binding("f", "false_alarm", "False", tooltip="Close as a false alarm", id="false_alarm"),
-        Binding("e", "escalate", "Escalate", tooltip="Escalate to the supervisor", id="escalate"),
-        Binding("n", "note", "Note", tooltip="Add a note to the record", id="note"),
-        Binding(
-            "c", "claim", "Claim", tooltip="Take ownership of the incident", show=False, id="claim"
-        ),
-        Binding(
-            "space",
-            "jump_new_p1",
-            "New P1",
-            tooltip="Select the newest new P1 (announced in the status bar)",
-            show=False,
-            id="jump.p1",
-        ),
-        Binding("q", "quit_confirm", "Quit", tooltip="Quit (asks first)", id="quit"),
-        # Textual's ctrl+q quits at once; in a control room it asks like `q` does.
-        Binding(
-            "ctrl+q",
-            "quit_confirm",
-            "Quit",
-            tooltip="Quit (asks first)",
-            show=False,
-            priority=True,
-            id="quit.ctrl",
-        ),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = APP_BINDINGS
 
     def __init__(
         self,
@@ -198,6 +121,8 @@ class AnsimApp(SelectionWatch, PaneSwitch, CommandActions, App[int]):
         self.selected_id: str | None = None
         self._can_change: bool | None = None  # what the footer last showed: a selection to act on
         self._gc_frozen = False
+        self._link_label = "offline"  # the link's state in English, shown translated
+        self._mounted_ui = False  # on_mount ran: the widgets apply_language redraws exist
 
     # --- layout --------------------------------------------------------------------
 
@@ -213,9 +138,7 @@ class AnsimApp(SelectionWatch, PaneSwitch, CommandActions, App[int]):
         self.closed_view = ClosedIncidentList(id="pane-closed")
         self.panes = ContentSwitcher(initial="pane-queue", id="panes")
         self.queue_pane = Vertical(id="pane-queue")
-        self.filter_box = Input(
-            placeholder="filter: p1 new gangnam scream …  (esc clears)", id="filter"
-        )
+        self.filter_box = Input(placeholder=self._filter_placeholder(), id="filter")
         yield self.status_bar
         with self.panes:
             with self.queue_pane:
@@ -232,14 +155,16 @@ class AnsimApp(SelectionWatch, PaneSwitch, CommandActions, App[int]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        translate_tree(self)  # the classes' bindings are English: the footer is in the seat's
+        self._mounted_ui = True
         if self._keymap:
             self.set_keymap(self._keymap)
         fps = float(self.cfg.console.fps)
         self.set_interval(1 / fps, self.drain)
         self.set_interval(1.0, self.tick)
-        self.status_bar.update_state(
-            link="connected" if self.connected else ("connecting" if self._connect else "offline"),
-            link_ok=self.connected,
+        self._show_link(
+            "connected" if self.connected else ("connecting" if self._connect else "offline"),
+            self.connected,
         )
         # What the store already holds is the picture the console starts with, not news.
         self._last_seen = {i.id: i for i in self.store.incidents.values()
@@ -291,6 +216,9 @@ class AnsimApp(SelectionWatch, PaneSwitch, CommandActions, App[int]):
                 others = others_online(self.store.presence, None, self.operator, self.clock())
                 self.status_bar.update_state(summary=self.store.summary, others=others)
             self._draw_pane()
+        # The picture may be complete on a frame that changed no incident (a summary, a
+        # camera page, a presence): the start-up pin must end then too.
+        self._end_start_up()
 
     def _freeze_gc(self) -> None:
         """Take what start-up built out of the cyclic GC's reach, once the picture is in.
@@ -322,7 +250,7 @@ class AnsimApp(SelectionWatch, PaneSwitch, CommandActions, App[int]):
     def _report_dead_children(self) -> None:
         news = self._child_news() if self._child_news else []
         for line in news:
-            self.notify(plain(line), title="A background process stopped", severity="error",
+            self.notify(plain(line), title=_("A background process stopped"), severity="error",
                         timeout=60, markup=False)  # fmt: skip
             self._child_alarms.append(line.split(";")[0])
         if news:
@@ -383,14 +311,19 @@ class AnsimApp(SelectionWatch, PaneSwitch, CommandActions, App[int]):
     @on(LinkStateChanged)
     def _link_state(self, event: LinkStateChanged) -> None:
         was, self.connected = self.connected, event.connected
-        self.status_bar.update_state(link=event.label, link_ok=event.connected)
+        self._show_link(event.label, event.connected)
         self.panes.set_class(not event.connected, "-stale")
         if was and not event.connected:
-            reason = plain(event.reason) or "disconnected"
-            self.notify(f"Lost the broker: {reason}. The picture is frozen.",
+            reason = plain(event.reason) or pgettext("link", "disconnected")
+            self.notify(_("Lost the broker: {reason}. The picture is frozen.").format(reason=reason),
                         severity="error", timeout=8, markup=False)  # fmt: skip
         elif event.connected and not was:
-            self.notify("Connected: catching up.", timeout=3)
+            self.notify(_("Connected: catching up."), timeout=3)
+
+    def _show_link(self, label: str, ok: bool) -> None:
+        """The link's state in the status bar; ``label`` is English ("connected", ...)."""
+        self._link_label = label
+        self.status_bar.update_state(link=pgettext("link", label), link_ok=ok)
 
     @on(ReplyReceived)
     def _reply(self, event: ReplyReceived) -> None:
@@ -428,7 +361,10 @@ class AnsimApp(SelectionWatch, PaneSwitch, CommandActions, App[int]):
 
     def action_help(self) -> None:
         lines = help_rows(self, self.screen.active_bindings)
-        self.push_screen(HelpScreen(lines, title=f"Keys — {self._pane} pane ({self.role.value})"))
+        title = _("Keys — {pane} pane ({role})").format(
+            pane=pgettext("pane", self._pane), role=pgettext("role", self.role.value)
+        )
+        self.push_screen(HelpScreen(lines, title=title))
 
     def action_details(self) -> None:
         pane = self.queue_pane
@@ -448,6 +384,44 @@ class AnsimApp(SelectionWatch, PaneSwitch, CommandActions, App[int]):
     def action_quit_confirm(self) -> None:
         ask_quit(self)
 
+    def action_command_palette(self) -> None:
+        """Textual's palette, its prompt in the seat's language."""
+        if self.use_command_palette and not CommandPalette.is_open(cast("App[object]", self)):
+            placeholder = _("Search for commands…")
+            self.push_screen(CommandPalette(placeholder=placeholder, id="--command-palette"))
+
+    # --- language -------------------------------------------------------------------------
+
+    @staticmethod
+    def _filter_placeholder() -> str:
+        return _("filter: p1 new gangnam scream …  (esc clears)")
+
+    def apply_language(self) -> None:
+        """Show everything in the language ``widgets.i18n.set_language`` chose, from now on.
+
+        Call it after ``set_language`` (the palette's switch, or at start from
+        ``[console] language``); before the app is mounted it only translates the
+        app's own bindings, and ``on_mount`` does the rest. It translates the key
+        bindings of every node (the footer and the help read them), the status bar, the
+        queue (its rows, header and empty text), the detail, the hidden panes (drawn
+        when shown) and the filter box's placeholder. A dialog already open keeps its
+        language until it closes; toasts already shown keep theirs."""
+        if not self._mounted_ui:  # the widgets are not built yet: on_mount translates them
+            translate_bindings(self)
+            return
+        translate_tree(self)
+        self.filter_box.placeholder = self._filter_placeholder()
+        self._show_link(self._link_label, self.connected)
+        self._describe_filter()
+        self._show_news(force=True)
+        self._dirty |= {"cameras", "responders", "closed"}
+        self.store.mark_all_changed()
+        self.drain()
+        self.tick()
+        for widget in (self.status_bar, self.queue, self.detail, self.mini_map, self.grid,
+                       self.board, self.closed_view):  # fmt: skip
+            widget.refresh(layout=True)
+
 
 def run(
     args: argparse.Namespace,
@@ -464,6 +438,7 @@ def run(
     role = getattr(args, "role", None) or cfg.operator.role
     if districts := getattr(args, "districts", None):
         cfg = narrowed(cfg, operator, [d.strip() for d in districts.split(",") if d.strip()])
+    language.apply(language.choose_language(cfg, args))
     app = AnsimApp(cfg, operator=operator, role=role, connect=True, child_news=child_news,
                    ansi_color=native_ansi(cfg.console.colors), local_city=local_city)  # fmt: skip
     result = app.run()

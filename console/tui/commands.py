@@ -12,33 +12,41 @@ from typing import TYPE_CHECKING, Final
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from console.tui.keys_text import N_
+from widgets.i18n import _
+
 if TYPE_CHECKING:
     from textual.app import App
 
-# (title, help, action) for actions that have no key of their own
+# (title, help, action) for actions that have no key of their own; English, the
+# catalog's ids, translated when the palette lists them.
 EXTRA: Final = (
-    ("Clear filter", "show every open incident", "clear_filter"),
-    ("Filter: P1 only", "only priority 1 incidents", "set_filter('p1')"),
-    ("Filter: new (unacknowledged)", "only incidents nobody acknowledged", "set_filter('new')"),
-    ("Release incident", "give up ownership of the selected incident", "release"),
+    (N_("Clear filter"), N_("show every open incident"), "clear_filter"),
+    (N_("Filter: P1 only"), N_("only priority 1 incidents"), "set_filter('p1')"),
     (
-        "Cancel escalation",
-        "take the escalation flag off the selected incident",
+        N_("Filter: new (unacknowledged)"),
+        N_("only incidents nobody acknowledged"),
+        "set_filter('new')",
+    ),
+    (N_("Release incident"), N_("give up ownership of the selected incident"), "release"),
+    (
+        N_("Cancel escalation"),
+        N_("take the escalation flag off the selected incident"),
         "cancel_escalation",
     ),
-    ("Incident on scene", "mark the assigned unit as on scene", "on_scene"),
+    (N_("Incident on scene"), N_("mark the assigned unit as on scene"), "on_scene"),
 )
 
 
 def palette_entries(app: App[object]) -> list[tuple[str, str, str]]:
-    """(title, help, action) of every action that applies now."""
+    """(title, help, action) of every action that applies now, in the seat's language."""
     entries: list[tuple[str, str, str]] = []
     for binding in app.BINDINGS:
         if isinstance(binding, tuple) or not binding.description:
             continue
         key = app.get_key_display(binding)
-        entries.append((binding.description, f"key: {key}", binding.action))
-    entries.extend(EXTRA)
+        entries.append((_(binding.description), _("key: {key}").format(key=key), binding.action))
+    entries.extend((_(title), _(help_text), action) for title, help_text, action in EXTRA)
     # The palette is itself a modal screen, so ask the app's role/selection rules
     # directly rather than check_action (which hides everything under a modal).
     check = getattr(app, "action_allowed", None) or (lambda name: app.check_action(name, ()))

@@ -63,6 +63,7 @@ class Link:
         self.operator, self.role, self.store, self.post = operator, role, store, post
         self.clock, self.heartbeat_s = clock, heartbeat_s
         self.seat = secrets.token_hex(4)
+        self._scope = cfg.scope_of(operator)
         self._host = socket.gethostname()[:200]
         self._reply_topic = topics.reply(operator)
         self._presence_topic = topics.presence(operator)
@@ -135,8 +136,16 @@ class Link:
                 self.store.rejected += 1
                 return
             self.post(ReplyReceived(reply))
-        else:
+        elif self._in_scope(topic):
             self.store.apply_payload(topic, payload)
+
+    def _in_scope(self, topic: str) -> bool:
+        """A scoped seat shows its districts only, whatever a broker delivers (amqtt sends a
+        new client the retained messages matching any client's subscription)."""
+        if self._scope is None:
+            return True
+        district = topics.state_district(topic)
+        return district is None or district in self._scope
 
     @property
     def connected(self) -> bool:

@@ -18,7 +18,7 @@ Every text comes from the wire, so it goes through ``plain``.
 from __future__ import annotations
 
 from protocols.schemas import IncidentState
-from widgets.format import plain
+from widgets.format import district_name, plain
 
 
 def incident_notices(
@@ -31,5 +31,7 @@ def incident_notices(
         return []  # the same alert, republished for another reason
     if after.owner is not None and after.owner != operator:
         return []
-    where = " ".join(x for x in (plain(after.district, 40), plain(after.place, 60)) if x)
+    where = " ".join(
+        x for x in (plain(district_name(after.district), 40), plain(after.place, 60)) if x
+    )
     return [f"{plain(after.id)} P{after.priority} {where}: {plain(after.alert)}"]

@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from textual.app import App
 
+from console.tui.keys_text import N_
 from console.tui.presence import others_online
 from console.tui.screens.confirm import ConfirmScreen
 from console.tui.screens.quit import CityChoice, QuitScreen
 from console.tui.state_store import StateStore
+from widgets.i18n import _
 
 if TYPE_CHECKING:
     from console.tui.link import Link  # the network stack is imported only when it is used
@@ -34,7 +36,7 @@ __all__ = ["CityChoice", "LocalCity", "ask_quit"]
 class LocalCity:
     """What the all-in-one launcher lets its console decide at quit."""
 
-    services: str = "the broker, core and simulator"  # named in the dialog
+    services: str = N_("the broker, core and simulator")  # named in the dialog, translated
     choice: CityChoice | None = None  # set by the dialog; read by the launcher after exit
 
 
@@ -56,7 +58,7 @@ def ask_quit(app: App[Any]) -> None:
             if yes:
                 _leave_and_exit(app, link)
 
-        app.push_screen(ConfirmScreen("Quit?", "Incidents stay with the core."), confirmed)
+        app.push_screen(ConfirmScreen(_("Quit?"), _("Incidents stay with the core.")), confirmed)
         return
 
     now = host.clock()

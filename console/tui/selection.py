@@ -20,6 +20,7 @@ from console.tui.notices import incident_notices
 from console.tui.state_store import Filter
 from protocols.schemas import IncidentState, IncidentStatus
 from widgets.format import plain
+from widgets.i18n import _
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -117,7 +118,7 @@ class SelectionWatch(_Base):
     def _tell(self, before: IncidentState | None, after: IncidentState) -> None:
         """The core's alerts on an incident (a unit left it) that this operator must hear."""
         for text in incident_notices(self.operator, before, after):
-            self.notify(text, title="Unit left", severity="warning", timeout=15, markup=False)
+            self.notify(text, title=_("Unit left"), severity="warning", timeout=15, markup=False)
 
     def _waiting_p1(self) -> list[str]:
         """The announced new P1s still new, open and not selected; oldest first."""
@@ -129,14 +130,18 @@ class SelectionWatch(_Base):
         ]  # fmt: skip
         return self._fresh_p1
 
-    def _show_news(self) -> None:
+    def _show_news(self, *, force: bool = False) -> None:
         waiting = self._waiting_p1()
         news = ""
         if waiting:
             inc = self.store.incidents[waiting[-1]]
             more = f" +{len(waiting) - 1}" if len(waiting) > 1 else ""
-            news = f"NEW P1 {plain(inc.id)} {plain(inc.district, 20)}{more} [{self._jump_key()}]"
-        if news != self.status_bar.news:  # a repaint of the bar only when the news changed
+            news = _("NEW P1 {incident} {district}{more} [{key}]").format(
+                incident=plain(inc.id), district=plain(inc.district, 20), more=more,
+                key=self._jump_key(),
+            )  # fmt: skip
+        # A repaint of the bar only when the news changed (or its language did: ``force``).
+        if force or news != self.status_bar.news:
             self.status_bar.update_state(news=news)
 
     def _jump_key(self) -> str:
@@ -150,11 +155,12 @@ class SelectionWatch(_Base):
         waiting = self._waiting_p1()
         target = waiting[-1] if waiting else self._first_new_p1()
         if target is None:
-            self.notify("No new P1 waiting.", timeout=3)
+            self.notify(_("No new P1 waiting."), timeout=3)
             return
         if self.queue.rows.index_of(target) is None and self.store.filter.active:
             self.apply_filter("")
-            self.notify(f"Filter cleared to show {plain(target)}.", timeout=4, markup=False)
+            self.notify(_("Filter cleared to show {incident}.").format(incident=plain(target)),
+                        timeout=4, markup=False)  # fmt: skip
         if self.queue.select(target):
             self.action_pane("queue")
             self._show_selected()
@@ -175,19 +181,23 @@ class SelectionWatch(_Base):
         operator is typing a filter; what it hides is said once they are done."""
         inc = self.store.incidents.get(lost)
         if inc is None:
-            why = "left the queue"
+            why = _("{incident} left the queue")
         elif inc.status == IncidentStatus.RESOLVED:
-            why = "was resolved"
+            why = _("{incident} was resolved")
         elif inc.status == IncidentStatus.FALSE_ALARM:
-            why = "was closed as a false alarm"
+            why = _("{incident} was closed as a false alarm")
         else:
-            why = "is hidden by the filter"
+            why = _("{incident} is hidden by the filter")
             if typing:
                 self._lost_while_typing = self._lost_while_typing or lost
                 return
         target = self.store.incidents.get(now_on) if now_on else None
-        where = f"now on {describe(target)}" if target else "no incident selected"
-        self.notify(f"{plain(lost)} {why}: {where}", title="Selection moved",
+        where = (
+            _("now on {incident}").format(incident=describe(target))
+            if target
+            else _("no incident selected")
+        )
+        self.notify(f"{why.format(incident=plain(lost))}: {where}", title=_("Selection moved"),
                     severity="warning", timeout=6, markup=False)  # fmt: skip
 
     def _report_lost_while_typing(self) -> None:
@@ -217,13 +227,18 @@ class SelectionWatch(_Base):
     def _set_filter(self, text: str) -> None:
         self._queue_query = text
         self.store.set_filter(Filter.parse(text, self.store.districts()) if text else Filter())
-        active = self.store.filter.active
         self.status_bar.update_state(filter_text=self.store.filter.describe())
-        typed = plain(" ".join(text.split()), 60)
-        self.queue.set_empty_text(
-            f"No incident matches filter '{typed}' — esc clears" if active else "No open incident."
-        )
+        self._describe_filter()
         self.drain()
+
+    def _describe_filter(self) -> None:
+        """What the queue says when it is empty: why (the filter), in the seat's language."""
+        typed = plain(" ".join(self._queue_query.split()), 60)
+        self.queue.set_empty_text(
+            _("No incident matches filter '{typed}' — esc clears").format(typed=typed)
+            if self.store.filter.active
+            else _("No open incident.")
+        )
 
     def action_back_out(self) -> None:
         box = self.filter_box

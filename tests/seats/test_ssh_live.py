@@ -194,14 +194,19 @@ async def test_a_resize_reaches_the_console_and_closing_the_client_ends_it(
         options = ("-o", "SetEnv=NO_COLOR=1 ANSIM_OPERATOR__ID=root LD_PRELOAD=/x.so")
         seat = SshTerminal(key, ssh_port(config), size=(80, 24), options=options).start()
         try:
-            await seat.wait_text("watch1 (observer)", timeout_s=40)
+            # The role is in the seat's language (Korean here): wait for the operator alone.
+            await seat.wait_text("watch1", timeout_s=40)
             [pid] = console_pids(server)
             # The console's own terminal: its pty slave, as the console reads its size.
             pts = os.readlink(f"/proc/{pid}/fd/0")
             assert get_size_of(pts) == (80, 24)
             with open(f"/proc/{pid}/environ", "rb") as file:  # noqa: ASYNC230 (procfs, instant)
                 environ = file.read().split(b"\0")
-            assert b"ANSIM_LANGUAGE=ko" in environ and b"ANSIM_ROLE=observer" in environ
+            assert b"ANSIM_ROLE=observer" in environ
+            # The key's language reaches the console as its option, not as a variable.
+            with open(f"/proc/{pid}/cmdline", "rb") as file:  # noqa: ASYNC230 (procfs, instant)
+                assert b"\0--language\0ko" in file.read()
+            assert not [v for v in environ if v.startswith(b"ANSIM_LANGUAGE")]
             assert b"TERM=xterm-256color" in environ and b"NO_COLOR=1" in environ
             assert not [v for v in environ if v.startswith((b"LD_PRELOAD", b"ANSIM_OPERATOR"))]
 

@@ -9,14 +9,16 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Label
 
+from console.tui.keys_text import N_
 from console.tui.screens.frames import ConsoleModal
 from widgets.format import plain
+from widgets.i18n import _
 
 
 class ConfirmScreen(ConsoleModal[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y,enter", "answer(True)", "Yes", id="confirm.yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+        Binding("y,enter", "answer(True)", N_("Yes"), id="confirm.yes"),
+        Binding("n,escape", "answer(False)", N_("No"), id="confirm.no"),
     ]
 
     def __init__(self, question: str, detail: str = "") -> None:
@@ -29,7 +31,7 @@ class ConfirmScreen(ConsoleModal[bool]):
             yield Label(plain(self.question), classes="dialog-title", markup=False)
             if self.detail:
                 yield Label(plain(self.detail), markup=False)
-            yield Label("[b]y[/b]/enter yes   [b]n[/b]/esc no", classes="dialog-keys")
+            yield Label(_("[b]y[/b]/enter yes   [b]n[/b]/esc no"), classes="dialog-keys")
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

@@ -22,6 +22,8 @@ from textual._time import get_time
 from textual.screen import UPDATE_PERIOD, ModalScreen, Screen
 from textual.timer import EventTargetGone, Timer
 
+from console.tui.keys_text import translate_bindings
+
 if TYPE_CHECKING:
     _Base = Screen[Any]
 else:
@@ -73,4 +75,8 @@ T = TypeVar("T")
 
 
 class ConsoleModal(PromptFrames, ModalScreen[T]):
-    """The console's dialogs."""
+    """The console's dialogs, their keys in the language of the moment they open."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        translate_bindings(self)

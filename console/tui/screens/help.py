@@ -12,7 +12,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
+from console.tui.keys_text import N_
 from console.tui.screens.frames import ConsoleModal
+from widgets.i18n import _
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -30,7 +32,7 @@ def help_rows(app: App[Any], active: Mapping[str, ActiveBinding]) -> list[tuple[
         if not binding.description or binding.system:
             continue
         group = (bound.node is not app, binding.action, binding.tooltip or binding.description)
-        keys, _ = rows.setdefault(group, ([], bound.enabled))
+        keys, _enabled = rows.setdefault(group, ([], bound.enabled))
         shown = app.get_key_display(binding.with_key(key))
         if shown not in keys:
             keys.append(shown)
@@ -40,15 +42,15 @@ def help_rows(app: App[Any], active: Mapping[str, ActiveBinding]) -> list[tuple[
 
 class HelpScreen(ConsoleModal[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,question_mark,q", "close", "Close", id="help.close"),
-        Binding("j,down", "scroll(1)", "Down", show=False, id="help.down"),
-        Binding("k,up", "scroll(-1)", "Up", show=False, id="help.up"),
+        Binding("escape,question_mark,q", "close", N_("Close"), id="help.close"),
+        Binding("j,down", "scroll(1)", N_("Down"), show=False, id="help.down"),
+        Binding("k,up", "scroll(-1)", N_("Up"), show=False, id="help.up"),
     ]
 
-    def __init__(self, rows: Sequence[tuple[str, str, bool]], title: str = "Keys") -> None:
+    def __init__(self, rows: Sequence[tuple[str, str, bool]], title: str = "") -> None:
         """``rows``: (key, description, enabled now); disabled ones are shown dim."""
         super().__init__()
-        self.rows, self.title_text = rows, title
+        self.rows, self.title_text = rows, title or _("Keys")
 
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))
@@ -61,7 +63,7 @@ class HelpScreen(ConsoleModal[None]):
         with VerticalScroll(classes="dialog help"):
             yield Label(self.title_text, classes="dialog-title", markup=False)
             yield Static(table)
-            yield Label("[b]esc[/b] or [b]?[/b] close", classes="dialog-keys")
+            yield Label(_("[b]esc[/b] or [b]?[/b] close"), classes="dialog-keys")
 
     def action_close(self) -> None:
         self.dismiss(None)

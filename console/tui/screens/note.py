@@ -10,13 +10,15 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Input, Label
 
+from console.tui.keys_text import N_
 from console.tui.screens.frames import ConsoleModal
 from widgets.format import plain
+from widgets.i18n import _
 
 
 class NoteScreen(ConsoleModal[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="dialog.cancel")
+        Binding("escape", "cancel", N_("Cancel"), id="dialog.cancel")
     ]
 
     def __init__(self, incident_id: str, about: str = "") -> None:
@@ -26,10 +28,10 @@ class NoteScreen(ConsoleModal[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            title = f"Note for {plain(self.about or self.incident_id)}"
+            title = _("Note for {incident}").format(incident=plain(self.about or self.incident_id))
             yield Label(title, classes="dialog-title", markup=False)
-            yield Input(placeholder="what happened, who called, …", max_length=4000, id="note")
-            yield Label("[b]enter[/b] save   [b]esc[/b] cancel", classes="dialog-keys")
+            yield Input(placeholder=_("what happened, who called, …"), max_length=4000, id="note")
+            yield Label(_("[b]enter[/b] save   [b]esc[/b] cancel"), classes="dialog-keys")
 
     @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:

@@ -19,9 +19,11 @@ from textual.containers import Vertical
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from console.tui.keys_text import N_
 from console.tui.screens.frames import ConsoleModal
 from console.tui.screens.vim_list import VimOptionList
 from widgets.format import plain
+from widgets.i18n import _, ngettext
 
 NAMES_SHOWN = 4  # more than this are counted, not named: the line must fit at 80 columns
 
@@ -35,15 +37,19 @@ def seats_line(others: Sequence[str], twins: int) -> str:
     """Who else is connected, in one sentence (names are the wire's: plain text)."""
     count = len(others) + twins
     if count == 0:
-        return "No other seat is connected."
+        return _("No other seat is connected.")
     named = [plain(name) for name in others[:NAMES_SHOWN]]
     rest = len(others) - len(named)
     if rest:
-        named.append(f"{rest} more")
+        named.append(_("{count} more").format(count=rest))
     if twins:
-        named.append(f"{twins} more signed in as you")
-    seats = "1 other seat is" if count == 1 else f"{count} other seats are"
-    return f"{seats} connected: {', '.join(named)}. Stopping everything disconnects them."
+        named.append(_("{count} more signed in as you").format(count=twins))
+    sentence = ngettext(
+        "{count} other seat is connected: {names}. Stopping everything disconnects them.",
+        "{count} other seats are connected: {names}. Stopping everything disconnects them.",
+        count,
+    )
+    return sentence.format(count=count, names=", ".join(named))
 
 
 def default_choice(others: Sequence[str], twins: int) -> CityChoice:
@@ -56,37 +62,45 @@ class QuitScreen(ConsoleModal[CityChoice | None]):
     QuitScreen #left-running { width: 1fr; margin-top: 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("l", "choose('leave')", "Leave running", id="quit.leave"),
-        Binding("s", "choose('stop')", "Stop everything", id="quit.stop"),
-        Binding("n,escape", "cancel", "Cancel", id="quit.cancel"),
+        Binding("l", "choose('leave')", N_("Leave running"), id="quit.leave"),
+        Binding("s", "choose('stop')", N_("Stop everything"), id="quit.stop"),
+        Binding("n,escape", "cancel", N_("Cancel"), id="quit.cancel"),
     ]
 
     def __init__(self, others: Sequence[str], twins: int = 0, services: str = "") -> None:
         super().__init__()
         self.others, self.twins = list(others), twins
-        self.services = services or "the broker, core and simulator"
+        # The launcher's words for what it started, English: translated when known.
+        self.services = _(services or N_("the broker, core and simulator"))
         self.default = default_choice(others, twins)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label("Quit Ansim?", classes="dialog-title")
+            yield Label(_("Quit Ansim?"), classes="dialog-title")
             yield Static(seats_line(self.others, self.twins), markup=False, id="seats")
             yield VimOptionList(
-                Option(f"Leave the city running: {self.services}", id=CityChoice.LEAVE.value),
-                Option("Stop everything", id=CityChoice.STOP.value),
+                Option(
+                    _("Leave the city running: {services}").format(services=self.services),
+                    id=CityChoice.LEAVE.value,
+                ),
+                Option(_("Stop everything"), id=CityChoice.STOP.value),
                 id="choices",
             )
             yield Static(
-                "Left running, they carry on in the background, also once this terminal "
-                "closes (logs in var/logs/). Come back with `ansim` or `make run` in this "
-                "folder (it attaches to them), or `ansim console`. To stop them later, run "
-                "`ansim` here again and quit it with s.",
+                _(
+                    "Left running, they carry on in the background, also once this terminal "
+                    "closes (logs in var/logs/). Come back with `ansim` or `make run` in this "
+                    "folder (it attaches to them), or `ansim console`. To stop them later, run "
+                    "`ansim` here again and quit it with s."
+                ),
                 markup=False,
                 id="left-running",
             )
             yield Label(
-                "[b]enter[/b] choose   [b]j/k[/b] move   [b]l[/b] leave running   "
-                "[b]s[/b] stop all   [b]esc[/b] stay",
+                _(
+                    "[b]enter[/b] choose   [b]j/k[/b] move   [b]l[/b] leave running   "
+                    "[b]s[/b] stop all   [b]esc[/b] stay"
+                ),
                 classes="dialog-keys",
             )
 

@@ -10,10 +10,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Label, OptionList
 
+from console.tui.keys_text import N_
 from console.tui.screens.frames import ConsoleModal
 from console.tui.screens.vim_list import VimOptionList
 from widgets.format import plain
+from widgets.i18n import _, pgettext
 
+# What the core records (English codes, on the wire); the dialog shows them translated.
 DISPOSITIONS: Final = (
     "assisted on scene",
     "escorted home",
@@ -28,7 +31,7 @@ DISPOSITIONS: Final = (
 
 class ResolveScreen(ConsoleModal[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="dialog.cancel")
+        Binding("escape", "cancel", N_("Cancel"), id="dialog.cancel")
     ]
 
     def __init__(self, incident_id: str, about: str = "") -> None:
@@ -38,10 +41,13 @@ class ResolveScreen(ConsoleModal[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            title = f"Resolve {plain(self.about or self.incident_id)}: disposition"
+            title = _("Resolve {incident}: disposition").format(
+                incident=plain(self.about or self.incident_id)
+            )
             yield Label(title, classes="dialog-title", markup=False)
-            yield VimOptionList(*DISPOSITIONS, id="dispositions")
-            yield Label("[b]j/k[/b] choose   [b]enter[/b] resolve   [b]esc[/b] cancel",
+            shown = [pgettext("disposition", code) for code in DISPOSITIONS]
+            yield VimOptionList(*shown, id="dispositions")
+            yield Label(_("[b]j/k[/b] choose   [b]enter[/b] resolve   [b]esc[/b] cancel"),
                         classes="dialog-keys")  # fmt: skip
 
     def on_mount(self) -> None:
