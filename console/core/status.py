@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from console.config import Config, mqtt_settings
+from console.config import Config, for_partition, mqtt_settings
 
 CONNECT_TIMEOUT_S = 2.0
 
@@ -141,6 +141,16 @@ def gather(cfg: Config) -> Status:
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
-    status = gather(cfg)
-    print("\n".join(status.lines()))
-    return 0 if status.healthy(leased(cfg)) else 1
+    partitions = cfg.partition_map()
+    if not partitions.configured:
+        status = gather(cfg)
+        print("\n".join(status.lines()))
+        return 0 if status.healthy(leased(cfg)) else 1
+    healthy = True
+    for name in partitions.names:  # each partition: its own journal, lease and core
+        own = for_partition(cfg, name)
+        status = gather(own)
+        print(f"partition {name} ({', '.join(sorted(partitions.districts_of(name)))}):")
+        print("\n".join(f"  {line}" for line in status.lines()))
+        healthy = healthy and status.healthy(leased(own))
+    return 0 if healthy else 1

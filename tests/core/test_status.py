@@ -111,3 +111,26 @@ def test_sqlite_reports_the_head_and_needs_no_lease(tmp_path: Path, listening: i
     status = status_module.gather(cfg)
     assert "head seq 1" in status.journal and not status.lease
     assert not status_module.leased(cfg) and status.healthy(leased=False)
+
+
+def test_a_partitioned_city_reports_each_partitions_journal(
+    tmp_path: Path, listening: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from console.journal.sqlite import SqliteJournal
+    from tests.partitioned import NORTH, SOUTH
+
+    with SqliteJournal(tmp_path / "journal-north.db") as journal:
+        journal.append(1.0, RecordKind.EVENT, "t", b"x")
+    cfg = config_module.load(
+        write_config(
+            tmp_path,
+            listening,
+            journal={"path": str(tmp_path / "journal-{partition}.db")},
+            partitions={"north": NORTH, "south": SOUTH},
+        )
+    )
+    code = status_module.run(None, cfg)  # type: ignore[arg-type]
+    out = capsys.readouterr().out
+    assert "partition north (" in out and "partition south (" in out
+    assert "journal-north.db, head seq 1" in out and "journal-south.db, no journal yet" in out
+    assert code == 1  # the south's core has not started yet
