@@ -11,6 +11,7 @@ from typing import Any, Final, TypeVar
 import msgspec
 
 from protocols import schemas
+from protocols.shift import ShiftReport
 
 T = TypeVar("T")
 
@@ -84,9 +85,9 @@ def decode(payload: bytes, kind: type[T] | Any, *, max_bytes: int = MAX_PAYLOAD)
         raise WireError(f"malformed: {type(exc).__name__}: {exc}"[:500]) from None
 
 
-def decode_any(payload: bytes, *, max_bytes: int = MAX_PAYLOAD) -> schemas.AnyMessage:
+def decode_any(payload: bytes, *, max_bytes: int = MAX_PAYLOAD) -> schemas.AnyMessage | ShiftReport:
     """Decode any tagged wire message (the ``type`` field decides)."""
-    return decode(payload, schemas.AnyMessage, max_bytes=max_bytes)
+    return decode(payload, schemas.AnyMessage | ShiftReport, max_bytes=max_bytes)
 
 
 def to_builtins(message: Any) -> Any:

@@ -132,6 +132,10 @@ class Action(enum.StrEnum):
     # your units to my incident, and take it back. Only a core's account may send them.
     LEND = "lend"
     RETURN = "return"
+    # The shift supervisor's: give an open incident to another
+    # operator (``text`` names it), and a note for the next shift (no incident).
+    REASSIGN = "reassign"
+    HANDOVER = "handover"
 
 
 class Role(enum.StrEnum):

@@ -157,8 +157,14 @@ def state_closed(district: str) -> str:
     return f"{ROOT}/state/closed/{level(district)}"
 
 
+def state_shift(partition: str) -> str:
+    """One partition's shift figures for the supervisor (``protocols.shift.ShiftReport``)."""
+    return f"{ROOT}/state/shift/{level(partition)}"
+
+
 STATE_SUMMARY: Final = f"{ROOT}/state/summary/{DEFAULT_PARTITION}"
 STATE_SUMMARIES: Final = f"{ROOT}/state/summary/+"
+STATE_SHIFTS: Final = f"{ROOT}/state/shift/+"  # every partition's supervisor figures
 STATE_SHELTERS: Final = f"{ROOT}/state/shelters"  # city-wide: public safe places
 STATE_CLOSED_ALL: Final = f"{ROOT}/state/closed/+"
 STATE_ALL: Final = f"{ROOT}/state/#"

@@ -35,6 +35,7 @@ from console.engine.settings import (
     PriorityConfig,
     PrivacyConfig,
     SlaConfig,
+    SupervisorConfig,
 )
 from protocols.mqtt_brokers import parse_address
 from protocols.mqtt_types import MqttSettings
@@ -63,6 +64,7 @@ class Config(_Section):
     roles: dict[str, Role] = field(default_factory=lambda: dict(_TRAINING_ROLES))
     plausibility: PlausibilityConfig = field(default_factory=PlausibilityConfig)
     owners: OwnersConfig = field(default_factory=OwnersConfig)
+    supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     # Partition name = [district names]; {} = one partition, "city" (docs/partitions.md).
     partitions: dict[str, list[str]] = field(default_factory=dict)
     # Operator id = [district names] it acts in and sees; not listed: city-wide.
@@ -79,6 +81,7 @@ class Config(_Section):
             privacy=self.privacy,
             plausibility=self.plausibility,
             owners=self.owners,
+            supervisor=self.supervisor,
             partition=name,
             id_prefix=name if self.partition_map().configured else "I",
             scopes={op: frozenset(ds) for op, ds in self.scopes.items()},

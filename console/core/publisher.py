@@ -60,6 +60,7 @@ from protocols import codec, topics
 from protocols.camera_pages import CAMERA_PAGE, camera_page, page_count
 from protocols.mqtt import Transport
 from protocols.schemas import ClosedList, Command, Receipt, Reply, Summary
+from protocols.shift import ShiftReport
 
 log = logging.getLogger("ansim.core.publisher")
 
@@ -406,6 +407,12 @@ async def _publish_all(transport: Transport, items: list[tuple[str, bytes, bool]
 async def publish_summary(transport: Transport, summary: Summary) -> None:
     topic = topics.state_summary(summary.partition or topics.DEFAULT_PARTITION)
     await _publish_all(transport, [(topic, codec.encode(summary), True)])
+
+
+async def publish_shift(transport: Transport, report: ShiftReport) -> None:
+    """The supervisor's figures, retained: a pane opened later reads the last ones."""
+    topic = topics.state_shift(report.partition or topics.DEFAULT_PARTITION)
+    await _publish_all(transport, [(topic, codec.encode(report), True)])
 
 
 def everything(engine: Engine) -> Dirty:

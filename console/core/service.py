@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from console.core.publisher import (
     Outbox,
     everything,
     publish_outbox,
+    publish_shift,
     publish_state,
     publish_summary,
     sort_effects,
@@ -106,6 +108,9 @@ class Core:
         # so no state goes out, only the last committed summary with the alarms.
         self.held = False
         self.committed_summary = self.summary(clock())
+        # When the shift figures go out next: once a tick (they are not per event), and at
+        # once after a (re)connect.
+        self.shift_due_at = -math.inf
 
     # --- wiring ---------------------------------------------------------------------
 
@@ -165,6 +170,7 @@ class Core:
         if state is ConnectionState.CONNECTED:
             # Retained state may have been lost with a broker crash: publish all of it again.
             self.dirty = everything(self.engine)
+            self.shift_due_at = -math.inf
 
     async def run(self) -> None:
         async with self.make_transport() as transport:
@@ -462,6 +468,21 @@ class Core:
         except (NotConnected, TimeoutError):
             dirty.incidents.clear()  # already in the backlog
             self._merge_dirty(dirty)
+            return
+        await self._publish_shift(now, everything_now)
+
+    async def _publish_shift(self, now: float, everything_now: bool) -> None:
+        """The supervisor's figures (``Engine.shift_report``), once a tick; only called
+        when no batch is held, so they are committed figures. A failed send is retried
+        at the next flush."""
+        if not everything_now and now < self.shift_due_at:
+            return
+        report = self.engine.shift_report(now)
+        try:
+            await publish_shift(self._transport(), report)
+        except (NotConnected, TimeoutError):
+            return
+        self.shift_due_at = now + self.cfg.core.tick_s
 
     def _merge_dirty(self, dirty: Dirty) -> None:
         self.dirty.incidents |= dirty.incidents - self.dirty.closed

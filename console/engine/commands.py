@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from console.engine.context import Context
 from console.engine.effects import Effect, Escalated, IncidentChanged, ResponderChanged, SendReply
 from console.engine.incidents import Incidents, record_history
-from console.engine.lending import Lending, LendRefused, is_foreign
+from console.engine.lending import CORE_PREFIX, Lending, LendRefused, is_foreign
 from console.engine.model import Incident, Responder
 from console.engine.responders import Responders, unit_left
 from protocols.schemas import (
@@ -28,6 +28,9 @@ from protocols.schemas import (
 )
 
 _IDENT = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
+# Commands about no incident (the supervisor's note for the next shift).
+NO_INCIDENT: Final = frozenset({Action.HANDOVER})
+HANDOVER_KEPT = 50  # the newest notes for the next shift kept in the state
 
 
 class Refusal(Exception):
@@ -62,6 +65,8 @@ class Commands:
                 message = self.lending.lend(cmd, now, effects)
             elif cmd.action is Action.RETURN:
                 message = self.lending.take_back(cmd, now, effects)
+            elif cmd.action is Action.HANDOVER:
+                message = self._handover(cmd, now, role)
             else:
                 inc = self._target(cmd, role)
                 message = self._handlers[cmd.action](self, inc, cmd, now, role, effects)
@@ -102,6 +107,8 @@ class Commands:
             )
         if cmd.action is Action.CANCEL_ESCALATION and role is not Role.SUPERVISOR:
             raise Refusal("only a supervisor may cancel an escalation")
+        if cmd.action is Action.REASSIGN and role is not Role.SUPERVISOR:
+            raise Refusal(f"only a supervisor may reassign {inc.id}")
         if inc.owner is not None and inc.owner != cmd.operator and role is not Role.SUPERVISOR:
             raise Refusal(f"incident {inc.id} is owned by {inc.owner}")
         return inc
@@ -294,6 +301,40 @@ class Commands:
         fx.append(IncidentChanged(inc.id))
         return f"released {inc.id}"
 
+    # --- the shift supervisor ----------------------------------------------------------------
+
+    def _reassign(
+        self, inc: Incident, cmd: Command, now: float, role: Role, fx: list[Effect]
+    ) -> str:
+        """Give an open incident to another operator (the supervisor's; ``_target`` has
+        checked the role and the supervisor's districts)."""
+        target = (cmd.text or "").strip()
+        if not target:
+            raise Refusal(f"reassign {inc.id}: no operator given")
+        if not _IDENT.match(target) or target.startswith(CORE_PREFIX):  # a core's account
+            raise Refusal(f"not an operator id: {target[:80]!r}")
+        if inc.owner == target:
+            raise Refusal(f"incident {inc.id} is already owned by {target}")
+        previous = inc.owner
+        inc.owner = target
+        record_history(
+            inc, now, cmd.operator, "reassigned", f"from {previous or 'nobody'} to {target}"
+        )
+        fx.append(IncidentChanged(inc.id))
+        return f"reassigned {inc.id} to {target}"
+
+    def _handover(self, cmd: Command, now: float, role: Role) -> str:
+        """A supervisor's note for the next shift (in the shift report), about no incident."""
+        if role is not Role.SUPERVISOR:
+            raise Refusal("only a supervisor may write the handover note")
+        text = (cmd.text or "").strip()
+        if not text:
+            raise Refusal("a handover note needs text")
+        notes = self.st.handover
+        notes.append(Note(ts=now, operator=cmd.operator, text=text))
+        del notes[:-HANDOVER_KEPT]
+        return "handover note kept"
+
     _handlers: ClassVar[dict[Action, Callable[..., str]]] = {
         Action.ACK: _ack,
         Action.DISPATCH: _dispatch,
@@ -305,4 +346,5 @@ class Commands:
         Action.NOTE: _note,
         Action.CLAIM: _claim,
         Action.RELEASE: _release,
+        Action.REASSIGN: _reassign,
     }

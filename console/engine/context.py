@@ -142,6 +142,7 @@ class Context:
         _expire(st.cctv_events, now - CCTV_EVENT_RETENTION_S)
         _expire(st.cctv_latest, now - CCTV_EVENT_RETENTION_S)
         _expire(st.alerts, now - ALERT_RETENTION_S)
+        _expire(st.finished, now - self.settings.supervisor.keep_s)
 
 
 _Entry = TypeVar("_Entry", bound=tuple[Any, ...])

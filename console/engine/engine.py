@@ -33,6 +33,7 @@ from console.engine.privacy import Privacy
 from console.engine.read import ReadSide
 from console.engine.responders import Responders
 from console.engine.settings import EngineSettings
+from console.engine.shift import Targets, Times, report, shift_start, times_of
 from console.engine.sos import SosAlarms
 from console.engine.trust import Trust
 from protocols.public_alert import PublicAlert
@@ -52,6 +53,7 @@ from protocols.schemas import (
     SosAlarm,
     Summary,
 )
+from protocols.shift import ShiftReport
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(State)
@@ -230,6 +232,21 @@ class Engine:
             by_home.setdefault(inc.home or inc.district, {})[incident_id] = inc
         lists = {home: closed_list(closed, float(now)) for home, closed in by_home.items()}
         return {home: listing for home, listing in lists.items() if listing.incidents}
+
+    def shift_times(self) -> list[Times]:
+        """The moments of the open incidents and of those closed within ``keep_s``."""
+        st = self.ctx.st
+        done = [Times(*row) for row, _ in st.finished.values()]
+        return done + [times_of(inc) for inc in st.incidents.values()]
+
+    def shift_report(self, now: float) -> ShiftReport:
+        """The supervisor's figures at ``now`` (console.engine.shift)."""
+        s = self.ctx.settings.supervisor
+        start = shift_start(now, s.shift_start_hours, self.ctx.settings.priority.utc_offset_hours)
+        targets = Targets(ack_s=s.ack_target_s, dispatch_s=s.dispatch_target_s)
+        return report(self.shift_times(), float(now), targets, start,
+                      partition=self.ctx.settings.partition,
+                      handover=self.ctx.st.handover[-20:])  # fmt: skip
 
     def urgent_incidents(self, incident_ids: Iterable[str]) -> list[str]:
         """Those of ``incident_ids`` that are open P1s (published ahead of the rest)."""

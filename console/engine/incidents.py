@@ -21,6 +21,7 @@ from console.engine.effects import (
     NewHighPriority,
 )
 from console.engine.model import DEADLINE_ACK, DEADLINE_DISPATCH, Incident, device_key
+from console.engine.shift import times_of
 from protocols.schemas import CorrelatedEvent, HistoryEntry, IncidentKind, IncidentStatus
 
 if TYPE_CHECKING:
@@ -209,6 +210,7 @@ class Incidents:
         if freed:
             detail = f"{detail}; freed {', '.join(freed)}".lstrip("; ")
         record_history(inc, now, actor, status.value, detail)
+        st.finished[inc.id] = (times_of(inc).as_row(), now)  # for the shift's figures
         for camera_id in list(inc.cam_live):
             self.camera_alarm(inc, camera_id, -inc.cam_live[camera_id], effects)
         st.open_by_priority[inc.priority - 1] -= 1

@@ -23,6 +23,10 @@ from protocols.schemas import (
     UnitKind,
 )
 
+# An incident's moments for the shift figures: id, priority, created, acknowledged, first
+# dispatched, owner, closed (console.engine.shift.Times).
+TimesRow = tuple[str, int, float, float | None, float | None, str | None, float | None]
+
 # 2: SOS devices are namespaced by source (``device_open`` keys are "source/device"), and
 # the owners of cameras, responders and CAP senders are kept. ``migrate`` reads version 1.
 SNAPSHOT_VERSION = 2
@@ -138,6 +142,11 @@ class State(Struct, kw_only=True):
     # responder id, operator who dispatched). console.engine.lending.
     lends: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     lend_seq: int = 0
+    # Closed incidents' moments for the shift figures (console.engine.shift.Times rows),
+    # with the closing time, in closing order; kept [supervisor] keep_s.
+    finished: dict[str, tuple[TimesRow, float]] = field(default_factory=dict)
+    # Notes for the next shift (a supervisor's HANDOVER), the newest last.
+    handover: list[Note] = field(default_factory=list)
     # "source/device" -> its open SOS incident (version 1: "device").
     device_open: dict[str, str] = field(default_factory=dict)
     cctv_open: dict[str, str] = field(default_factory=dict)  # "camera/kind" -> open incident

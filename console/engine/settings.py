@@ -73,6 +73,22 @@ class DispatchConfig(Section):
     eta_tolerance_s: NonNegative = 30.0
 
 
+class SupervisorConfig(Section):
+    """The shift's targets and hours (console.engine.shift)."""
+
+    # Alarm to acknowledge, alarm to the first unit dispatched (NFPA 1225: 90 % within
+    # 10 s answered, 60 s processed).
+    ack_target_s: Positive = 10.0
+    dispatch_target_s: Positive = 60.0
+    # Local hours at which a shift starts (the city's [priority] utc_offset_hours).
+    shift_start_hours: list[Annotated[int, Meta(ge=0, le=23)]] = field(
+        default_factory=lambda: [7, 19]
+    )
+    # How long the core remembers closed incidents' times for the figures (a shift and
+    # the one before it); `ansim report` rebuilds any period from the journal.
+    keep_s: Positive = 90000.0
+
+
 class PrivacyConfig(Section):
     retention_days: Annotated[int, Meta(ge=1)] = 30
 
@@ -125,6 +141,7 @@ class EngineSettings(Struct, kw_only=True, frozen=True):
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     plausibility: PlausibilityConfig = field(default_factory=PlausibilityConfig)
     owners: OwnersConfig = field(default_factory=OwnersConfig)
+    supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     # The partition this engine is the authority of, and the prefix of its incident ids
     # ("I" for an unpartitioned city), so ids are unique city-wide (docs/partitions.md).
     partition: str = "city"
