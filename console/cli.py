@@ -38,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("console.sim.simulate", "a simulated Seoul: training feed and load generator"),
     "all": ("console.local.allinone", "broker, core and simulator as children, then the console"),
     "export": ("console.bridges.export", "closed incidents from the journal as EIDO, JSON or CSV"),
+    "report": (
+        "console.bridges.report",
+        "the shift's figures from the journal: a self-contained HTML page (and CSV)",
+    ),
     "journal": ("console.journal.cli", "check the journal's hash chain, or count its records"),
     "status": (
         "console.core.status",
@@ -150,6 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--journal", metavar="PATH", help="journal file (overrides [journal] path)")
     p.add_argument("--agency", metavar="ID", help="EIDO owning agency id")
+
+    p = sub.add_parser("report", help=COMMANDS["report"][1], description=COMMANDS["report"][1])
+    p.add_argument("--since", metavar="WHEN", help="alarms opened at or after (ISO 8601)")
+    p.add_argument(
+        "--until", metavar="WHEN", help="and before (default: now; a bare date: its end)"
+    )
+    p.add_argument("--shift", action="store_true", help="the shift running at --until (or now)")
+    p.add_argument("--output", "-o", metavar="FILE.html", help="the page (default report.html)")
+    p.add_argument("--csv", metavar="FILE.csv", help="also the incidents behind it, as CSV")
+    p.add_argument("--journal", metavar="PATH", help="journal file (overrides [journal] path)")
 
     sub.add_parser("status", help=COMMANDS["status"][1], description=COMMANDS["status"][1])
 

@@ -172,7 +172,7 @@ while IFS= read -r line || [[ -n $line ]]; do
                     for district in "${scope[@]}"; do
                         district_reads "$district"
                     done
-                    printf 'topic read %s\n' 'ansim/v1/state/summary/#' 'ansim/v1/state/shelters'
+                    printf 'topic read %s\n' 'ansim/v1/state/summary/#' 'ansim/v1/state/shift/#' 'ansim/v1/state/shelters'
                 fi
                 printf 'topic read ansim/v1/presence/+\n'
             } >>"$acl"

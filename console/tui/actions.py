@@ -61,6 +61,8 @@ DONE: dict[Action, str] = {
     Action.NOTE: N_("Note added to {incident}"),
     Action.CLAIM: N_("You own {incident}"),
     Action.RELEASE: N_("Released {incident}"),
+    Action.REASSIGN: N_("Reassigned {incident} to {target}"),
+    Action.HANDOVER: N_("Handover note kept for the next shift"),
 }
 
 
@@ -81,6 +83,7 @@ def done_text(command: Command, about: str | None = None) -> str:
         unit=command.responder_id or "?",
         incident=about or command.incident_id or "?",
         detail=pgettext("disposition", command.disposition) if command.disposition else "",
+        target=plain(command.text or "?", 64),
     )
 
 

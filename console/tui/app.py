@@ -33,7 +33,7 @@ from textual.widgets import ContentSwitcher, Footer, Input
 
 from console.config import Config
 from console.tui import language
-from console.tui.actions import CommandActions, SendCommand
+from console.tui.actions import SendCommand
 from console.tui.bell import BellPolicy
 from console.tui.bindings import APP_BINDINGS
 from console.tui.colors import native_ansi
@@ -49,6 +49,7 @@ from console.tui.screens.frames import ConsoleScreen
 from console.tui.screens.help import HelpScreen, help_rows
 from console.tui.selection import SelectionWatch
 from console.tui.state_store import StateStore
+from console.tui.supervising import SUPERVISING, SupervisorActions
 from protocols.schemas import Command, IncidentState, Role
 from widgets.alert_queue import AlertQueue
 from widgets.camera_grid import CameraGrid
@@ -58,16 +59,17 @@ from widgets.i18n import _, pgettext
 from widgets.incident_detail import IncidentDetail
 from widgets.mini_map import MapPoint, MiniMap
 from widgets.responder_board import ResponderBoard
+from widgets.shift_board import ShiftBoard
 from widgets.status_bar import StatusBar
 
 # Actions that change the record: hidden for an observer, dimmed without a selection.
 CHANGING: frozenset[str] = frozenset(
     {"ack", "dispatch", "resolve", "false_alarm", "escalate", "note", "claim", "release",
-     "cancel_escalation", "on_scene"}
+     "cancel_escalation", "on_scene", "reassign"}
 )  # fmt: skip
 
 
-class AnsimApp(SelectionWatch, PaneSwitch, CommandActions, App[int]):
+class AnsimApp(SelectionWatch, PaneSwitch, SupervisorActions, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "Ansim"
     COMMANDS: ClassVar[set[Any]] = {AnsimCommands, LanguageCommands}
@@ -136,6 +138,7 @@ class AnsimApp(SelectionWatch, PaneSwitch, CommandActions, App[int]):
         self.grid = CameraGrid(id="pane-cameras")
         self.board = ResponderBoard(id="pane-responders")
         self.closed_view = ClosedIncidentList(id="pane-closed")
+        self.shift_board = ShiftBoard(id="pane-supervisor")
         self.panes = ContentSwitcher(initial="pane-queue", id="panes")
         self.queue_pane = Vertical(id="pane-queue")
         self.filter_box = Input(placeholder=self._filter_placeholder(), id="filter")
@@ -149,6 +152,7 @@ class AnsimApp(SelectionWatch, PaneSwitch, CommandActions, App[int]):
             yield self.grid
             yield self.board
             yield self.closed_view
+            yield self.shift_board
         yield self.filter_box
         # The palette has its own keys (`:`, ctrl+p, in the help): at 80 columns the
         # footer has no room to dock it at the right, over the commands.
@@ -212,6 +216,8 @@ class AnsimApp(SelectionWatch, PaneSwitch, CommandActions, App[int]):
                 self._dirty.add("responders")
             if changes.closed:
                 self._dirty.add("closed")
+            if changes.shift:
+                self._dirty.add("supervisor")
             if changes.summary or changes.presence:
                 others = others_online(self.store.presence, None, self.operator, self.clock())
                 self.status_bar.update_state(summary=self.store.summary, others=others)
@@ -333,6 +339,8 @@ class AnsimApp(SelectionWatch, PaneSwitch, CommandActions, App[int]):
 
     def action_allowed(self, action: str) -> bool | None:
         """Role and selection rules (False hides, None dims), ignoring which screen is on top."""
+        if action in SUPERVISING and self.role != Role.SUPERVISOR:
+            return False  # the core refuses them from any other role
         if action in CHANGING:
             if self.role == Role.OBSERVER:
                 return False
@@ -414,12 +422,12 @@ class AnsimApp(SelectionWatch, PaneSwitch, CommandActions, App[int]):
         self._show_link(self._link_label, self.connected)
         self._describe_filter()
         self._show_news(force=True)
-        self._dirty |= {"cameras", "responders", "closed"}
+        self._dirty |= {"cameras", "responders", "closed", "supervisor"}
         self.store.mark_all_changed()
         self.drain()
         self.tick()
         for widget in (self.status_bar, self.queue, self.detail, self.mini_map, self.grid,
-                       self.board, self.closed_view):  # fmt: skip
+                       self.board, self.closed_view, self.shift_board):  # fmt: skip
             widget.refresh(layout=True)
 
 

@@ -52,6 +52,7 @@ APP_BINDINGS: list[BindingType] = [
     Binding("2", "pane('cameras')", N_("Camera pane"), show=False, id="pane.cameras"),
     Binding("3", "pane('responders')", N_("Responder pane"), show=False, id="pane.responders"),
     Binding("4", "pane('closed')", N_("Closed incidents"), show=False, id="pane.closed"),
+    Binding("5", "pane('supervisor')", N_("Supervisor pane"), show=False, id="pane.supervisor"),
     Binding(
         "enter",
         "details",

@@ -35,6 +35,8 @@ EXTRA: Final = (
         "cancel_escalation",
     ),
     (N_("Incident on scene"), N_("mark the assigned unit as on scene"), "on_scene"),
+    (N_("Reassign incident…"), N_("give the selected incident to another operator"), "reassign"),
+    (N_("Handover note…"), N_("a note for the next shift, in the shift report"), "handover"),
 )
 
 

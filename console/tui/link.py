@@ -46,7 +46,7 @@ def state_filters(scope: frozenset[str] | None) -> list[str]:
     if scope is None:
         return [topics.STATE_ALL]
     own = [f for district in sorted(scope) for f in topics.district_state(district)]
-    return [*own, topics.STATE_SUMMARIES, topics.STATE_SHELTERS]
+    return [*own, topics.STATE_SUMMARIES, topics.STATE_SHIFTS, topics.STATE_SHELTERS]
 
 
 class Link:

@@ -1,6 +1,8 @@
 """The four panes and their filters (a mixin of the app).
 
-`1` queue, `2` cameras, `3` units, `4` recently closed. A hidden pane is drawn when
+`1` queue, `2` cameras, `3` units, `4` recently closed, `5` the shift supervisor's
+figures (for every role: the figures are the room's, like a wall board; only the
+supervisor's commands are kept to the supervisor). A hidden pane is drawn when
 it is shown, not at every frame of a storm. `/` filters the pane on screen: the
 queue keeps its structured filter (``state_store.Filter``); the units and the
 closed list each keep their own search, so looking up a unit never hides an
@@ -15,6 +17,7 @@ from widgets.alert_queue import AlertQueue
 from widgets.camera_grid import CameraGrid
 from widgets.closed_list import ClosedIncidentList
 from widgets.responder_board import ResponderBoard
+from widgets.shift_board import ShiftBoard
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -33,6 +36,7 @@ PANES: dict[str, str] = {
     "cameras": "pane-cameras",
     "responders": "pane-responders",
     "closed": "pane-closed",
+    "supervisor": "pane-supervisor",
 }
 
 
@@ -53,6 +57,7 @@ class PaneSwitch(_Base):
     grid: CameraGrid
     board: ResponderBoard
     closed_view: ClosedIncidentList
+    shift_board: ShiftBoard
     panes: ContentSwitcher
     filter_box: Input
     status_bar: StatusBar
@@ -75,7 +80,8 @@ class PaneSwitch(_Base):
     def pane_widget(self) -> Widget:
         """The widget that has the keys on the pane on screen."""
         widgets: dict[str, Widget] = {"queue": self.queue, "cameras": self.grid,
-                                      "responders": self.board, "closed": self.closed_view}  # fmt: skip
+                                      "responders": self.board, "closed": self.closed_view,
+                                      "supervisor": self.shift_board}  # fmt: skip
         return widgets[self._pane]
 
     def action_pane(self, pane: str) -> None:
@@ -95,6 +101,8 @@ class PaneSwitch(_Base):
             self.board.set_responders(self.store.responders)
         elif self._pane == "closed" and "closed" in self._dirty:
             self.closed_view.set_closed(self.store.closed)
+        elif self._pane == "supervisor" and "supervisor" in self._dirty:
+            self.shift_board.set_reports(self.store.shift_reports)
         else:
             return
         self._dirty.discard(self._pane)

@@ -35,6 +35,7 @@ from protocols.schemas import (
     ShelterList,
     Summary,
 )
+from protocols.shift import ShiftReport
 from widgets.format import plausible_time
 
 SortKey = tuple[int, int, float, str]
@@ -45,6 +46,7 @@ _RESPONDER = f"{topics.ROOT}/state/responder/"
 _PRESENCE = f"{topics.ROOT}/presence/"
 _SUMMARY = f"{topics.ROOT}/state/summary/"
 _CLOSED = f"{topics.ROOT}/state/closed/"
+_SHIFT = f"{topics.ROOT}/state/shift/"
 
 # Words an operator types for a status; the wire names work too.
 _STATUS_WORDS: dict[str, IncidentStatus] = {
@@ -154,11 +156,12 @@ class Changes:
     shelters: bool = False
     presence: bool = False
     closed: bool = False  # the list of recently closed incidents
+    shift: bool = False  # a partition's shift figures (the supervisor pane)
 
     def __bool__(self) -> bool:
         return bool(
             self.incidents or self.order or self.cameras or self.responders
-            or self.summary or self.shelters or self.presence or self.closed
+            or self.summary or self.shelters or self.presence or self.closed or self.shift
         )  # fmt: skip
 
 
@@ -203,6 +206,7 @@ class StateStore:
         self.closed: ClosedList | None = None  # of every district seen, merged
         self.closed_lists: dict[str, ClosedList] = {}  # by home district
         self.presence: dict[str, Presence] = {}
+        self.shift_reports: dict[str, ShiftReport] = {}  # by partition (its topic's level)
         self.version = 0
         self.rejected = 0
         self.last_error = ""
@@ -254,6 +258,11 @@ class StateStore:
                     payload, ClosedList, max_bytes=codec.MAX_STATE_PAYLOAD
                 )
                 self.apply(listing, district=topics.last_level(topic))
+            elif topic.startswith(_SHIFT):
+                report: ShiftReport = codec.decode(
+                    payload, ShiftReport, max_bytes=codec.MAX_STATE_PAYLOAD
+                )
+                self.apply(report, district=topics.last_level(topic))
             elif topic.startswith(_PRESENCE):
                 self.apply(codec.decode(payload, Presence))
             else:
@@ -265,7 +274,8 @@ class StateStore:
         return True
 
     def apply(self, message: Any, *, district: str = "") -> None:
-        """Apply one decoded state message (a closed list: of ``district``)."""
+        """Apply one decoded state message (a closed list: of ``district``; a shift
+        report: of the partition ``district`` names, its topic's last level)."""
         if isinstance(message, IncidentState):
             self._apply_incident(message)
         elif isinstance(message, DistrictCameras):
@@ -289,6 +299,9 @@ class StateStore:
         elif isinstance(message, Presence):
             self.presence[message.operator] = message
             self._changes.presence = True
+        elif isinstance(message, ShiftReport):
+            self.shift_reports[district or message.partition] = message
+            self._changes.shift = True
         else:
             raise TypeError(f"not a state message: {type(message).__name__}")
         self.version += 1
@@ -460,7 +473,7 @@ class StateStore:
         self._changes.order = True
         self._changes.cameras = self._changes.responders = True
         self._changes.summary = self._changes.presence = self._changes.shelters = True
-        self._changes.closed = True
+        self._changes.closed = self._changes.shift = True
 
     def drain(self) -> Changes:
         """What changed since the last drain (and forget it)."""

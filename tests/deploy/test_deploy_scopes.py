@@ -235,6 +235,7 @@ def test_the_generated_block_of_a_scoped_seat(deployed: DeployBroker) -> None:
         "topic read ansim/v1/state/cameras/Seodaemun-gu/#",
         "topic read ansim/v1/state/closed/Seodaemun-gu",
         "topic read ansim/v1/state/summary/#",
+        "topic read ansim/v1/state/shift/#",
         "topic read ansim/v1/state/shelters",
         "topic read ansim/v1/presence/+",
     ]
