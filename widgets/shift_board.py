@@ -139,7 +139,7 @@ def period_lines(report: ShiftReport, title: str, period: PeriodFigures | None) 
             [(" " + pgettext("shift", "No figures for this period yet."), _MESSAGE)],
         ]
     since = clock_time(period.since)[:5]
-    heading = pgettext("shift", "{title} (since {time}): {alarms} alarms").format(
+    heading = pgettext("shift", "{title} (since {time}): alarms {alarms}").format(
         title=title, time=since, alarms=count(period.alarms)
     )
     lines: list[Line] = [[(heading, _TITLE)], *_table_head(report, "", pgettext("shift", "Alarms"))]

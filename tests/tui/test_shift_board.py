@@ -87,14 +87,14 @@ async def test_pane_5_shows_the_reports_numbers_at_80x24() -> None:
         lines = screen_lines(app)
     assert all(cell_len(line) <= 80 for line in lines)
     shown = "\n".join(line.rstrip() for line in lines)
-    assert "This shift (since 10:06): 42 alarms" in shown, shown
+    assert "This shift (since 10:06): alarms 42" in shown, shown
     assert "Acknowledge ≤ 10s         Dispatch ≤ 60s" in shown
     rows = [line.split() for line in lines]
     assert ["All", "42", "4.0s", "9.0s", "31s", "92%", "35s", "75s", "190s", "80%"] in rows
     assert ["P1", "12", "3.0s", "14s", "31s", "83%", "41s", "58s", "65s", "91%"] in rows
     assert ["P2", "30", "5.0s", "8.0s", "17s", "93%", "-", "-", "-", "-"] in rows
     assert ["All", "17", "5.0s", "12s", "27s", "87%", "-", "-", "-", "-"] in rows
-    assert "Last hour (since 14:06): 17 alarms" in shown
+    assert "Last hour (since 14:06): alarms 17" in shown
 
 
 # --- the supervisor's commands -------------------------------------------------------------
