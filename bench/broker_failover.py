@@ -89,7 +89,7 @@ class Arrivals:
             self.console_at = self.console_at or now
 
     async def _main(self) -> None:
-        watched = [(topics.STATE_SUMMARY, 1), (topics.RAW_ALL, 1)]
+        watched = [(topics.STATE_SUMMARY, 1), (topics.RAW_ALL, 1), (topics.RAW_ALL_DISTRICTS, 1)]
         console = Transport(
             self.console,
             f"bench-console-{time.monotonic_ns()}",

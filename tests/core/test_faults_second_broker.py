@@ -68,7 +68,11 @@ class Arrivals:
         self.source: float | None = None
 
     async def run(self) -> None:
-        subscriptions = [(topics.STATE_SUMMARY, 1), (topics.RAW_ALL, 1)]
+        subscriptions = [
+            (topics.STATE_SUMMARY, 1),
+            (topics.RAW_ALL, 1),
+            (topics.RAW_ALL_DISTRICTS, 1),
+        ]
         async with Transport(self.settings, "watch-b2", subscriptions=subscriptions) as t:
             async for message in t.messages():
                 now = time.monotonic()
