@@ -44,21 +44,15 @@ from console.engine.partitions import district_of_message
 from console.journal.store import open_journal
 from console.sim.city import build_city
 from console.sim.scenario import SCENARIOS, generate
+from console.sim.seoul import HAN_NORTH, HAN_SOUTH
 from console.tui.link import Link
 from console.tui.state_store import StateStore
 from protocols import codec, topics
 from protocols.mqtt import MqttSettings, Transport
 from protocols.schemas import IncidentState, Receipt, Role, SosAlarm, SosTrigger, Summary
 
-NORTH = [
-    "Jongno-gu", "Jung-gu", "Yongsan-gu", "Seongdong-gu", "Gwangjin-gu", "Dongdaemun-gu",
-    "Jungnang-gu", "Seongbuk-gu", "Gangbuk-gu", "Dobong-gu", "Nowon-gu", "Eunpyeong-gu",
-    "Seodaemun-gu", "Mapo-gu",
-]  # fmt: skip
-SOUTH = [
-    "Yangcheon-gu", "Gangseo-gu", "Guro-gu", "Geumcheon-gu", "Yeongdeungpo-gu", "Dongjak-gu",
-    "Gwanak-gu", "Seocho-gu", "Gangnam-gu", "Songpa-gu", "Gangdong-gu",
-]  # fmt: skip
+NORTH = list(HAN_NORTH)
+SOUTH = list(HAN_SOUTH)
 PARTITIONS = {"north": NORTH, "south": SOUTH}
 CAMERAS = 2_000  # registered first, so the storm's CCTV and camera health come from known cameras
 RESPONDERS = 200

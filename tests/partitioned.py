@@ -10,21 +10,15 @@ from typing import Any
 
 import pytest
 
+from console.sim.seoul import HAN_NORTH, HAN_SOUTH
 from protocols import topics
 from protocols.mqtt import MqttSettings
 from protocols.schemas import IncidentState, SosAlarm, SosTrigger, Summary
 from tests.brokers import MosquittoBroker
 from tests.processes import AnsimProcess, retained_state, write_config
 
-NORTH = [
-    "Jongno-gu", "Jung-gu", "Yongsan-gu", "Seongdong-gu", "Gwangjin-gu", "Dongdaemun-gu",
-    "Jungnang-gu", "Seongbuk-gu", "Gangbuk-gu", "Dobong-gu", "Nowon-gu", "Eunpyeong-gu",
-    "Seodaemun-gu", "Mapo-gu",
-]  # fmt: skip
-SOUTH = [
-    "Yangcheon-gu", "Gangseo-gu", "Guro-gu", "Geumcheon-gu", "Yeongdeungpo-gu", "Dongjak-gu",
-    "Gwanak-gu", "Seocho-gu", "Gangnam-gu", "Songpa-gu", "Gangdong-gu",
-]  # fmt: skip
+NORTH = list(HAN_NORTH)
+SOUTH = list(HAN_SOUTH)
 MAPO = (37.5594, 126.9085)
 GANGNAM = (37.5172, 127.0473)
 

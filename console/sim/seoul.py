@@ -36,3 +36,13 @@ def district_indices(lats: npt.ArrayLike, lons: npt.ArrayLike) -> npt.NDArray[np
 def district_of(lat: float, lon: float) -> str:
     """The district a point is in (its romanised name), by the same rule."""
     return SEOUL.nearest(lat, lon)
+
+
+# The two-partition example of docs/deploy.md and the tests: Seoul's 25 gu by which bank
+# of the Han river they lie on (14 north, 11 south).
+HAN_NORTH: Final[tuple[str, ...]] = (
+    "Jongno-gu", "Jung-gu", "Yongsan-gu", "Seongdong-gu", "Gwangjin-gu", "Dongdaemun-gu",
+    "Jungnang-gu", "Seongbuk-gu", "Gangbuk-gu", "Dobong-gu", "Nowon-gu", "Eunpyeong-gu",
+    "Seodaemun-gu", "Mapo-gu",
+)  # fmt: skip
+HAN_SOUTH: Final[tuple[str, ...]] = tuple(d.name for d in DISTRICTS if d.name not in HAN_NORTH)

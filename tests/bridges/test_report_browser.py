@@ -29,17 +29,8 @@ from protocols.schemas import (
     SosTrigger,
     UnitKind,
 )
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 REPO = Path(__file__).resolve().parents[2]
 LAT, LON = 37.50, 126.90
 START = 1_704_078_000.0  # 2024-01-01T12:00 in Seoul

@@ -26,18 +26,9 @@ from protocols import codec, topics
 from protocols.mqtt import MqttSettings, Transport
 from protocols.schemas import SosAlarm, SosTrigger
 from tests.brokers import HOST, free_port
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.processes import AnsimProcess, core_ready, write_config
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TOKEN = "wall-browser-test-token-42"
 SOURCE = "tst"
 T = TypeVar("T")

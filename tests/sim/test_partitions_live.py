@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from console.config import load
+from console.sim.seoul import HAN_NORTH, HAN_SOUTH
 from protocols import codec, topics
 from protocols.mqtt import MqttSettings, Transport
 from protocols.schemas import IncidentState, Reply, ResponderState
@@ -25,15 +26,8 @@ from tests.brokers import MosquittoBroker
 from tests.processes import AnsimProcess, until, write_config
 
 FAST = 20_000.0  # km/h: any unit anywhere in its partition within a couple of seconds
-NORTH = [
-    "Jongno-gu", "Jung-gu", "Yongsan-gu", "Seongdong-gu", "Gwangjin-gu", "Dongdaemun-gu",
-    "Jungnang-gu", "Seongbuk-gu", "Gangbuk-gu", "Dobong-gu", "Nowon-gu", "Eunpyeong-gu",
-    "Seodaemun-gu", "Mapo-gu",
-]  # fmt: skip
-SOUTH = [
-    "Yangcheon-gu", "Gangseo-gu", "Guro-gu", "Geumcheon-gu", "Yeongdeungpo-gu", "Dongjak-gu",
-    "Gwanak-gu", "Seocho-gu", "Gangnam-gu", "Songpa-gu", "Gangdong-gu",
-]  # fmt: skip
+NORTH = list(HAN_NORTH)
+SOUTH = list(HAN_SOUTH)
 PARTITIONS = {"north": NORTH, "south": SOUTH}
 OWNER = {district: name for name, districts in PARTITIONS.items() for district in districts}
 
