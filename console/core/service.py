@@ -26,6 +26,8 @@ from console.core.broker_watch import DropWatch, parse_counter
 from console.core.foreign import IGNORED_REASONS, OTHER, pack_snapshot
 from console.core.ingest import Accepted, Adapted, Elsewhere, Reader
 from console.core.journal_checks import close_at_stop
+from console.core.log_line import rates_line
+from console.core.partition_wiring import PartitionWiring
 from console.core.publisher import (
     Dirty,
     Outbox,
@@ -37,8 +39,7 @@ from console.core.publisher import (
     sort_effects,
 )
 from console.core.rebuild import TICK_KEY, guarded, rebuild
-from console.engine.effects import AskPartition, Effect
-from console.engine.partitions import district_of_message
+from console.engine.effects import Effect
 from console.journal.store import Journal, JournalError, RecordKind
 from protocols import codec, topics
 from protocols.mqtt import ConnectionState, Incoming, NotConnected, Transport
@@ -75,14 +76,11 @@ class Core:
         self.engine, self.last_seq = rebuild(
             cfg, journal, shelter_source.load(cfg), reader=self.reader
         )
-        self.partition = cfg.core_partition()
-        self.partitions = cfg.partition_map()
-        self.districts = self.partitions.districts_of(self.partition)
+        self.wiring = PartitionWiring(cfg, self.client_id, self.engine.ctx.district_map)
         # Ownership and plausibility refusals are known before journaling: dead letters.
         # In a partitioned city, what comes without a district is placed first.
-        self.reader.bind(
-            self.engine, self._placed_elsewhere if self.partitions.configured else None
-        )
+        placer = self.wiring.placed_elsewhere if self.wiring.partitions.configured else None
+        self.reader.bind(self.engine, placer)
         self.elsewhere_total = 0  # published without a district, another partition's
         self.dirty = everything(self.engine)
         self.backlog: OrderedDict[str, None] = OrderedDict()  # incidents waiting to be published
@@ -114,46 +112,9 @@ class Core:
 
     # --- wiring ---------------------------------------------------------------------
 
-    def _placed_elsewhere(self, message: object) -> str | None:
-        """None if a message published without a district is this partition's, else the
-        district that makes it another's (docs/partitions.md)."""
-        district = district_of_message(message, self.engine.ctx.district_map)
-        if self.partitions.owner(district) == self.partition:
-            return None
-        return district or "unknown"
-
     def subscriptions(self) -> list[tuple[str, int]]:
-        """The raw topics of this partition's districts (every one, unpartitioned), what
-        comes without a district (placed), its commands, presence, the broker's counter."""
-        home = self.partition == self.partitions.home
-        if self.partitions.configured:
-            raws = [topics.raws_in(d) for d in sorted(self.districts)]
-            cmds = [topics.cmds_for(self.partition)] + ([topics.CMD_ALL] if home else [])
-            # The answers of other partitions' cores to this one's LEND and RETURN.
-            cmds.append(topics.reply(self.client_id))
-            # Across the border: the neighbours' cameras and units near it, read as
-            # context (their CCTV joins an SOS here, their units are recommended).
-            near = self.partitions.border_districts(
-                self.partition, self.engine.district_map, self.cfg.correlation.border_m
-            )
-            raws += [
-                f"{topics.ROOT}/raw/+/{kind}/{topics.level(district)}"
-                for district in sorted(near)
-                for kind in (topics.RAW_CAMERA, topics.RAW_CCTV, topics.RAW_RESPONDER)
-            ]
-        else:
-            raws = [topics.RAW_ALL_DISTRICTS]
-            cmds = [topics.CMD_ALL, topics.cmds_for(self.partition)]
-        # Foreign formats carry no district: the home partition's core reads them.
-        foreign = self.reader.subscriptions() if home else []
-        return [
-            (topics.RAW_ALL, 1),
-            *[(f, 1) for f in raws],
-            *[(f, 1) for f in cmds],
-            (topics.PRESENCE_ALL, 1),
-            *[(f, 1) for f in foreign],
-            (topics.SYS_DROPPED, 0),  # QoS 0: never journaled, never acknowledged
-        ]
+        """What this core reads (console.core.partition_wiring)."""
+        return self.wiring.subscriptions(self.reader.subscriptions())
 
     def make_transport(self) -> Transport:
         return Transport(
@@ -370,15 +331,8 @@ class Core:
         owed, done = self.owed, self.outbox
         owed.replies += done.replies
         owed.receipts += done.receipts
-        owed.commands += [self._addressed(ask) for ask in done.asks]
+        owed.commands += [self.wiring.addressed(ask) for ask in done.asks]
         self.outbox = Outbox()
-
-    def _addressed(self, ask: AskPartition) -> tuple[str, Command]:
-        """A LEND or RETURN to the core of the partition owning ``ask.district``, as this
-        core (its client id is the operator the owner answers on reply/<id>)."""
-        owner = self.partitions.owner(ask.district)
-        command = msgspec.structs.replace(ask.command, operator=self.client_id)
-        return topics.cmd(self.client_id, owner), command
 
     async def _send_loop(self) -> None:
         self._sender_running = True
@@ -513,22 +467,8 @@ class Core:
     async def _log_loop(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.core.log_interval_s)
-            s = self.summary(self.clock())
-            top = ", ".join(f"{reason} {count}" for reason, count in s.ignored_by_reason[:3])
-            log.info(
-                "events %d (%.1f/s), open %d (P1 %d, P2 %d), rejected %d, ignored %d%s, "
-                "duplicates folded %d, operators %d",
-                s.events_total,
-                s.events_per_s,
-                s.open_total,
-                s.open_by_priority[0],
-                s.open_by_priority[1],
-                s.rejected_total,
-                self.ignored_total,
-                f" ({top})" if top else "",
-                self.duplicates_total,
-                len(s.operators),
-            )
+            summary = self.summary(self.clock())
+            log.info("%s", rates_line(summary, self.ignored_total, self.duplicates_total))
 
     def _transport(self) -> Transport:
         if self.transport is None:

@@ -196,3 +196,18 @@ def check_tail(
         f"the journal was written by someone else: it ends at record {seq}, this core "
         f"expected {after_seq}; only one core may write a journal (restart to continue)"
     )
+
+
+# The kind index's condition (format 2), in both backends' schemas and in kinds_where.
+INDEXED_CONDITION: Final = "kind IN (" + ", ".join(f"'{k}'" for k in INDEXED_KINDS) + ")"
+
+
+def kinds_where(kinds: tuple[str, ...], mark: str) -> str:
+    """The SQL condition for rows of ``kinds``, with one parameter ``mark`` ("?", "%s") each.
+
+    A kind the partial kind index holds is asked for with the index's own condition
+    repeated word for word, so both SQLite and PostgreSQL see that the index applies.
+    """
+    if len(kinds) == 1 and kinds[0] in INDEXED_KINDS:
+        return f"kind = {mark} AND {INDEXED_CONDITION}"
+    return f"kind IN ({', '.join([mark] * len(kinds))})"

@@ -169,3 +169,14 @@ class DeadBudget:
         spent[1] += 1
         spent[2] += cost
         return True
+
+
+def storable_text(text: str) -> str:
+    """Text as both backends can store it: UTF-8 without NUL (PostgreSQL refuses both).
+
+    Used for topic and reason, which describe rather than identify: a dead letter whose
+    reason quotes a NUL must still be journaled, not poison the batch at commit.
+    """
+    if text.isascii() and "\x00" not in text:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")

@@ -21,11 +21,19 @@ from typing import Any, Final
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from console.journal.chain import GENESIS, HASH, JournalError, Row, check_tail
+from console.journal.chain import (
+    GENESIS,
+    HASH,
+    INDEXED_CONDITION,
+    JournalError,
+    Row,
+    check_tail,
+    kinds_where,
+)
 from console.journal.dead import DeadCount
 from console.journal.key_filter import stream_keys
 from console.journal.lease import Fence, check_fence, ensure_table
-from console.journal.store import INDEXED_CONDITION, Journal, kinds_where
+from console.journal.store import Journal
 
 log = logging.getLogger("ansim.journal")
 

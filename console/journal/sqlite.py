@@ -13,10 +13,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from console.journal.chain import GENESIS, HASH, JournalError, Row, check_tail
+from console.journal.chain import (
+    GENESIS,
+    HASH,
+    INDEXED_CONDITION,
+    JournalError,
+    Row,
+    check_tail,
+    kinds_where,
+)
 from console.journal.dead import DeadCount
 from console.journal.key_filter import stream_keys
-from console.journal.store import INDEXED_CONDITION, Journal, kinds_where
+from console.journal.store import Journal
 
 APPLICATION_ID: Final = 0x416E5331  # "AnS1" in the SQLite header: this file is an Ansim journal
 SCHEMA_VERSION: Final = 2  # PRAGMA user_version of the journals this Ansim creates

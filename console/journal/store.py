@@ -53,6 +53,7 @@ from console.journal.dead import (
     clean_text,
     dead_source,
     encode_dead,
+    storable_text,
 )
 from console.journal.head import HeadKeeper, Point
 from console.journal.key_filter import StoredKeys
@@ -80,24 +81,11 @@ log = logging.getLogger("ansim.journal")
 
 FETCH_CHUNK: Final = 1000  # rows per query when streaming; bounds memory, not a limit
 
-# The kind index's condition (format 2), in both backends' schemas and in kinds_where.
-INDEXED_CONDITION: Final = "kind IN (" + ", ".join(f"'{k}'" for k in INDEXED_KINDS) + ")"
 
 _KIND_VALUES: Final[dict[object, str]] = {
     **{k: k.value for k in RecordKind},
     **{k.value: k.value for k in RecordKind},
 }
-
-
-def _clean_text(text: str) -> str:
-    """Text as both backends can store it: UTF-8 without NUL (PostgreSQL refuses both).
-
-    Used for topic and reason, which describe rather than identify: a dead letter whose
-    reason quotes a NUL must still be journaled, not poison the batch at commit.
-    """
-    if text.isascii() and "\x00" not in text:
-        return text
-    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 class Journal(abc.ABC):
@@ -220,10 +208,10 @@ class Journal(abc.ABC):
         if type(payload) is not bytes:
             payload = bytes(payload)
         if not (topic.isascii() and "\x00" not in topic):
-            topic = _clean_text(topic)
+            topic = storable_text(topic)
         if reason and not (reason.isascii() and "\x00" not in reason):
-            reason = _clean_text(reason)
-        if not (key.isascii() and "\x00" not in key) and _clean_text(key) != key:
+            reason = storable_text(reason)
+        if not (key.isascii() and "\x00" not in key) and storable_text(key) != key:
             raise ValueError(f"journal key must be UTF-8 text without NUL: {key!r}")
         with self._lock:
             if self._closed:
@@ -291,7 +279,7 @@ class Journal(abc.ABC):
         size = len(payload)
         topic = clean_text(topic, DEAD_TOPIC_MAX)
         reason = clean_text(reason, DEAD_REASON_MAX) or "refused"
-        who = _clean_text(clean_text(source, DEAD_TOPIC_MAX) if source else dead_source(topic))
+        who = storable_text(clean_text(source, DEAD_TOPIC_MAX) if source else dead_source(topic))
         cost = DEAD_HEADER_SIZE + min(size, DEAD_PREFIX) + len(topic) + len(reason)
         with self._lock:
             admitted = self.dead_budget.admit(who, ts, cost)
@@ -480,17 +468,6 @@ class Journal(abc.ABC):
     def _check_open(self) -> None:
         if self._closed:
             raise JournalError("the journal is closed")
-
-
-def kinds_where(kinds: tuple[str, ...], mark: str) -> str:
-    """The SQL condition for rows of ``kinds``, with one parameter ``mark`` ("?", "%s") each.
-
-    A kind the partial kind index holds is asked for with the index's own condition
-    repeated word for word, so both SQLite and PostgreSQL see that the index applies.
-    """
-    if len(kinds) == 1 and kinds[0] in INDEXED_KINDS:
-        return f"kind = {mark} AND {INDEXED_CONDITION}"
-    return f"kind IN ({', '.join([mark] * len(kinds))})"
 
 
 def open_journal(
