@@ -173,6 +173,7 @@ class AnsimApp(SelectionWatch, PaneSwitch, SupervisorActions, App[int]):
         # What the store already holds is the picture the console starts with, not news.
         self._last_seen = {i.id: i for i in self.store.incidents.values()
                            if not i.status.is_closed}  # fmt: skip
+        self._describe_filter()  # a seat scoped to districts says so when its queue is empty
         self.store.mark_all_changed()  # draw what the store already holds
         self.drain()
         self.tick()

@@ -19,7 +19,7 @@ from console.tui.bell import BellPolicy, new_p1
 from console.tui.notices import incident_notices
 from console.tui.state_store import Filter
 from protocols.schemas import IncidentState, IncidentStatus
-from widgets.format import plain
+from widgets.format import district_name, plain
 from widgets.i18n import _
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from textual.widget import Widget
     from textual.widgets import Input
 
+    from console.config import Config
     from console.tui.panes import Searchable
     from console.tui.state_store import StateStore
     from widgets.alert_queue import AlertQueue
@@ -43,6 +44,7 @@ class SelectionWatch(_Base):
 
     store: StateStore
     operator: str
+    cfg: Config
     queue: AlertQueue
     status_bar: StatusBar
     filter_box: Input
@@ -234,11 +236,15 @@ class SelectionWatch(_Base):
     def _describe_filter(self) -> None:
         """What the queue says when it is empty: why (the filter), in the seat's language."""
         typed = plain(" ".join(self._queue_query.split()), 60)
-        self.queue.set_empty_text(
-            _("No incident matches filter '{typed}' — esc clears").format(typed=typed)
-            if self.store.filter.active
-            else _("No open incident.")
-        )
+        scope = self.cfg.scope_of(self.operator)
+        if self.store.filter.active:
+            text = _("No incident matches filter '{typed}' — esc clears").format(typed=typed)
+        elif scope is not None:  # the status bar counts the partition's: say why it differs
+            names = ", ".join(district_name(d) for d in sorted(scope))
+            text = _("No open incident in {districts}.").format(districts=plain(names, 60))
+        else:
+            text = _("No open incident.")
+        self.queue.set_empty_text(text)
 
     def action_back_out(self) -> None:
         box = self.filter_box

@@ -189,3 +189,14 @@ async def test_apply_language_before_the_app_runs_is_kept() -> None:
             assert "연결됨" in screen_lines(app)[0]
     finally:
         i18n.set_language("en")
+
+
+async def test_an_empty_queue_of_a_scoped_seat_names_its_districts() -> None:
+    from console.config import Config
+    from console.tui.app import AnsimApp
+
+    cfg = Config(scopes={"op1": ["Jongno-gu", "Jung-gu"]})
+    app = AnsimApp(cfg, operator="op1", connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.queue.empty_text == "No open incident in Jongno-gu, Jung-gu."
