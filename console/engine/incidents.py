@@ -21,7 +21,7 @@ from console.engine.effects import (
     NewHighPriority,
 )
 from console.engine.model import DEADLINE_ACK, DEADLINE_DISPATCH, Incident, device_key
-from console.engine.shift import times_of
+from console.engine.shift import FINISHED_MAX, times_of
 from protocols.schemas import CorrelatedEvent, HistoryEntry, IncidentKind, IncidentStatus
 
 if TYPE_CHECKING:
@@ -211,6 +211,8 @@ class Incidents:
             detail = f"{detail}; freed {', '.join(freed)}".lstrip("; ")
         record_history(inc, now, actor, status.value, detail)
         st.finished[inc.id] = (times_of(inc).as_row(), now)  # for the shift's figures
+        if len(st.finished) > FINISHED_MAX:
+            del st.finished[next(iter(st.finished))]  # the oldest close
         for camera_id in list(inc.cam_live):
             self.camera_alarm(inc, camera_id, -inc.cam_live[camera_id], effects)
         st.open_by_priority[inc.priority - 1] -= 1

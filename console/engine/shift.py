@@ -29,6 +29,9 @@ from protocols.shift import (
 )
 
 MINUTES_SHOWN = 60
+# Closed incidents whose moments the engine keeps (State.finished), newest: two shifts of
+# a busy room are far fewer; a storm of automatic closes must not grow it without end.
+FINISHED_MAX = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,18 +106,27 @@ def period(
         if (group := [t for t in opened if t.priority == p])
     )
     late = {o.incident_id for o in overdue(times, now, targets)}
-    operators = sorted({t.owner for t in times if t.owner and (t in opened or t.closed is None)})
+    # One pass each (the core computes this every tick over up to FINISHED_MAX closed).
+    open_: dict[str, int] = {}
+    overdue_: dict[str, int] = {}
+    for t in times:
+        if t.owner and t.closed is None:
+            open_[t.owner] = open_.get(t.owner, 0) + 1
+            if t.incident_id in late:
+                overdue_[t.owner] = overdue_.get(t.owner, 0) + 1
+    owned: dict[str, list[Times]] = {}
+    for t in opened:
+        if t.owner:
+            owned.setdefault(t.owner, []).append(t)
     by_operator = tuple(
         OperatorFigures(
             operator=op,
-            open=sum(1 for t in times if t.owner == op and t.closed is None),
-            overdue=sum(1 for t in times if t.owner == op and t.incident_id in late),
-            to_ack=spread(_to_ack(t for t in opened if t.owner == op), targets.ack_s),
-            to_dispatch=spread(
-                _to_dispatch(t for t in opened if t.owner == op), targets.dispatch_s
-            ),
+            open=open_.get(op, 0),
+            overdue=overdue_.get(op, 0),
+            to_ack=spread(_to_ack(owned.get(op, ())), targets.ack_s),
+            to_dispatch=spread(_to_dispatch(owned.get(op, ())), targets.dispatch_s),
         )
-        for op in operators
+        for op in sorted(open_.keys() | owned.keys())
     )
     start = until - MINUTES_SHOWN * 60.0
     per_minute = [0] * MINUTES_SHOWN

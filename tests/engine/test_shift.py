@@ -230,3 +230,21 @@ def test_the_shift_starts_at_the_local_hours() -> None:
     assert shift_start(nineteen, [7, 19], SEOUL) == nineteen
     assert shift_start(day_start + 24 * HOUR - 1, [19, 7], SEOUL) == nineteen
     assert shift_start(DAY, [7], 0.0) == DAY - 20 * HOUR  # 03:00 UTC: yesterday's 07:00
+
+
+def test_the_closed_incidents_kept_for_the_figures_are_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import console.engine.incidents as incidents_module
+    from tests.engine.test_engine_support import engine as make_engine
+    from tests.engine.test_engine_support import sos
+
+    monkeypatch.setattr(incidents_module, "FINISHED_MAX", 2)
+    eng = make_engine()
+    for n in range(3):
+        eng.handle_event(sos(f"a{n}", f"dev{n}", ts=DAY + n), DAY + n)
+    for n, incident_id in enumerate(sorted(eng.open_incident_ids())):
+        close = Command(cmd_id=f"c{n}", operator="op1", action=Action.FALSE_ALARM,
+                        ts=DAY + 10 + n, incident_id=incident_id)  # fmt: skip
+        assert eng.handle_command(close, DAY + 10 + n)
+    assert list(eng.st.finished) == ["I-000002", "I-000003"]  # the oldest close went
