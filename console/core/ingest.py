@@ -196,6 +196,7 @@ class Reader:
         self.foreign = ForeignAdapters(cfg)
         self.judge = judge
         self.placer: Placer | None = None
+        self.districts = frozenset(d.name for d in cfg.city.districts)
 
     def bind(self, judge: Judge | None, placer: Placer | None = None) -> None:
         """Ask ``judge`` (the engine this Reader feeds) about every event before it is
@@ -236,7 +237,17 @@ class Reader:
 
     def _read(self, topic: str, payload: bytes, now: float) -> Accepted | Adapted | Refused:
         if topic.startswith(f"{topics.ROOT}/"):
-            return read(topic, payload)
+            ours = read(topic, payload)
+            # The topic's district decides whose a camera or unit is, and becomes a state
+            # topic's level: a district the city does not have would make a district of
+            # its own, seen by no scoped seat (any source may publish into any level).
+            if (
+                isinstance(ours, Accepted)
+                and ours.district is not None
+                and ours.district not in self.districts
+            ):
+                return Refused(f"no district '{ours.district}' in the city (topic {topic})")
+            return ours
         result = self.foreign.handle(topic, payload, now)
         if result is None:
             return Refused(f"not a topic the core accepts: {topic}")

@@ -62,6 +62,23 @@ def test_a_district_that_is_not_an_identifier_is_refused(district: str) -> None:
     assert isinstance(result, Refused) and "$.district" in result.reason
 
 
+@pytest.mark.parametrize("district", ["Evil-gu", "gangnam", "Gangnam-gu.x"])
+def test_a_topic_district_the_city_does_not_have_is_refused(district: str) -> None:
+    """Any source may publish into any level under its own id: a district of its making
+    would become a state topic no scoped seat reads."""
+    from console.config import Config
+
+    report = {"type": "camera", "camera_id": "cam-1", "status": "online", "ts": 1.7e9}
+    reader = Reader(Config())
+    topic = topics.raw("cams", "camera", district)
+    result = reader.read(topic, msgspec.json.encode(report), 1.7e9)
+    assert isinstance(result, Refused) and f"no district '{district}'" in result.reason
+    known = reader.read(
+        topics.raw("cams", "camera", "Gangnam-gu"), msgspec.json.encode(report), 1.7e9
+    )
+    assert isinstance(known, Accepted) and known.message.district == "Gangnam-gu"  # type: ignore[union-attr]
+
+
 def test_control_characters_are_removed_from_every_text() -> None:
     hostile = {**SOS, "name": "Kim\x1b]0;owned\x07\x1b[2J\u202eJi-woo\x9b", "phone": "010\t1234"}
     result = read(SOS_TOPIC, msgspec.msgpack.encode(hostile))
