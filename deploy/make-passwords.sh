@@ -104,6 +104,12 @@ while IFS= read -r line || [[ -n $line ]]; do
         echo "$0: $where: bad name '$name' (up to 64 letters, digits, . _ -)" >&2
         exit 1
     fi
+    if [[ $role != core && $name == ansim-core* ]]; then
+        # The cores lend units to each other with commands from their own ids: an
+        # operator named so could tie up every partition's units (docs/partitions.md).
+        echo "$0: $where: names starting with ansim-core are the cores' (role core)" >&2
+        exit 1
+    fi
     if [[ -n ${seen[$name]:-} ]]; then
         echo "$0: $where: '$name' is listed twice" >&2
         exit 1

@@ -267,6 +267,8 @@ def test_a_password_and_districts_together(tmp_path: Path) -> None:
         ("operator op1 pw1 pw2\n", "expected 'role name [password] [districts=A,B,...]'"),
         ("core ansim-core-\n", "ansim-core-<partition>"),
         ("core core-north\n", "ansim-core-<partition>"),
+        ("operator ansim-core-north\n", "are the cores' (role core)"),
+        ("source ansim-core\n", "are the cores' (role core)"),
     ],
 )
 def test_make_passwords_refuses_bad_scopes(tmp_path: Path, listing: str, complaint: str) -> None:
