@@ -241,12 +241,14 @@ class Reader:
             # The topic's district decides whose a camera or unit is, and becomes a state
             # topic's level: a district the city does not have would make a district of
             # its own, seen by no scoped seat (any source may publish into any level).
-            if (
-                isinstance(ours, Accepted)
-                and ours.district is not None
-                and ours.district not in self.districts
-            ):
-                return Refused(f"no district '{ours.district}' in the city (topic {topic})")
+            if isinstance(ours, Accepted):
+                # The topic's, or a unit's or a CCTV event's own (CameraHealth.district,
+                # older than partitions, places a camera and is left as it was).
+                named = ours.district
+                if named is None and isinstance(ours.message, ResponderReport | CctvEvent):
+                    named = ours.message.district
+                if named is not None and named not in self.districts:
+                    return Refused(f"no district '{named}' in the city (topic {topic})")
             return ours
         result = self.foreign.handle(topic, payload, now)
         if result is None:

@@ -16,7 +16,7 @@ from console.config import Config, JournalConfig
 from console.core.ingest import Accepted, Reader, Refused, read
 from console.core.service import Core
 from console.journal.store import RecordKind, open_journal
-from protocols import topics
+from protocols import codec, topics
 from protocols.mqtt import Incoming
 from protocols.schemas import MAX_TIMESTAMP, SosAlarm
 
@@ -77,6 +77,26 @@ def test_a_topic_district_the_city_does_not_have_is_refused(district: str) -> No
         topics.raw("cams", "camera", "Gangnam-gu"), msgspec.json.encode(report), 1.7e9
     )
     assert isinstance(known, Accepted) and known.message.district == "Gangnam-gu"  # type: ignore[union-attr]
+
+
+def test_a_units_own_district_the_city_does_not_have_is_refused() -> None:
+    from console.config import Config
+
+    unit = {"type": "responder", "responder_id": "u-1", "kind": "police", "status": "available",
+            "lat": 37.5, "lon": 127.0, "ts": 1.7e9, "district": "Evil-gu"}  # fmt: skip
+    result = Reader(Config()).read(topics.raw("trk", "responder"), msgspec.json.encode(unit), 1.7e9)
+    assert isinstance(result, Refused) and "no district 'Evil-gu'" in result.reason
+
+
+def test_a_partition_or_home_that_is_no_topic_level_is_refused_on_the_wire() -> None:
+    from protocols.schemas import IncidentState
+
+    state = {"type": "incident", "id": "I-1", "kind": "sos", "priority": 1, "status": "new",
+             "lat": 37.5, "lon": 127.0, "district": "d", "place": "p", "source": "s",
+             "title": "t", "created": 1.7e9, "updated": 1.7e9}  # fmt: skip
+    for field in ("partition", "home"):
+        with pytest.raises(codec.WireError):
+            codec.decode(msgspec.json.encode({**state, field: "a/b"}), IncidentState)
 
 
 def test_control_characters_are_removed_from_every_text() -> None:
