@@ -61,6 +61,9 @@ Priority = Annotated[int, Meta(ge=1, le=4, description="1 is the most urgent")]
 Ident = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+\Z")]
 # A district name is a topic level of the state it names (state/cameras/<district>/...).
 DistrictName = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+\Z")]
+# A district or partition a console turns into a topic level (a command's partition);
+# "" where a core did not say.
+LevelName = Annotated[str, Meta(max_length=64, pattern=r"^[A-Za-z0-9_.-]*\Z")]
 ShortText = Annotated[str, Meta(max_length=200)]
 LongText = Annotated[str, Meta(max_length=4000)]
 Url = Annotated[str, Meta(max_length=2000, pattern=r"^https?://")]
@@ -300,8 +303,8 @@ class IncidentState(_Wire, frozen=True, tag="incident"):
     alert_ts: Timestamp | None = None
     # The district it was raised in (its state topic's) and the partition whose core owns
     # it; "" from a core that did not say (docs/partitions.md).
-    home: ShortText = ""
-    partition: ShortText = ""
+    home: LevelName = ""
+    partition: LevelName = ""
 
 
 # A console holds 100,000 of these: the reason _Wire is not tracked by the cyclic GC.
@@ -349,7 +352,7 @@ class ResponderState(_Wire, frozen=True, tag="responder-state"):
     incident_id: Ident | None = None
     # Of its position, by the core's district map ("" from a core that did not say).
     district: ShortText = ""
-    home: ShortText = ""  # its home district (its state topic's), whose partition owns it
+    home: LevelName = ""  # its home district (its state topic's), whose partition owns it
 
 
 class Shelter(_Wire, frozen=True):
@@ -388,7 +391,7 @@ class Summary(_Wire, frozen=True, tag="summary"):
     # core without one, and the holder id, so a console can show which core is active.
     term: int = 0
     lease_holder: ShortText = ""
-    partition: ShortText = ""  # the partition this core is the authority of
+    partition: LevelName = ""  # the partition this core is the authority of
 
 
 class ShelterList(_Wire, frozen=True, tag="shelters"):

@@ -113,3 +113,11 @@ def test_a_removed_key_is_refused_with_its_reason(tmp_path: Path) -> None:
     env = {"ANSIM_CORE__SHARED_SUBSCRIPTION": "true"}
     with pytest.raises(config.ConfigError, match=r"^ANSIM_CORE__SHARED_SUBSCRIPTION: "):
         config.load(write(tmp_path, "[core]\n"), environ=env)
+
+
+def test_a_partition_name_that_is_no_topic_level_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[partitions]\n"north/1" = ["Mapo-gu"]\n', encoding="utf-8")
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(path, environ={})
+    assert "[partitions] north/1: a partition's name is" in str(caught.value)

@@ -14,6 +14,7 @@ outside every district) belongs to the first partition, the home partition.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from console.engine.districts import DistrictMap
@@ -21,6 +22,8 @@ from protocols.geo import haversine_m
 from protocols.public_alert import PublicAlert
 from protocols.schemas import CameraHealth, CctvEvent, ResponderReport, SosAlarm
 from protocols.topics import DEFAULT_PARTITION
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 class Partitions:
@@ -37,6 +40,9 @@ class Partitions:
         self._districts: dict[str, frozenset[str]] = {}
         known_set = set(known)
         for name, members in table.items():
+            # A partition's name is a topic level (cmd/<op>/<partition>, state/summary/...).
+            if not _NAME.fullmatch(name):
+                raise ValueError(f"{name[:64]}: a partition's name is letters, digits, . _ -")
             for district in members:
                 if district not in known_set:
                     raise ValueError(f"{name}: no district named {district!r} in [city]")
