@@ -204,7 +204,7 @@ class ResponderBoard(LineList):
         self._distance = {}
         if self.focus_point is not None:
             lat, lon = self.focus_point
-            self._distance = {u.id: haversine_m(lat, lon, u.lat, u.lon) for u in shown}
+            self._distance = {u.id: _distance_m(lat, lon, u.lat, u.lon) for u in shown}
             shown.sort(
                 key=lambda u: (u.status == ResponderStatus.OFF_DUTY, self._distance[u.id], u.id)
             )
@@ -279,3 +279,11 @@ class ResponderBoard(LineList):
         if lay.name:
             parts.append((" " + fit(plain(u.name), lay.name), None))
         return cells(*parts)
+
+
+def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Distance for sorting and showing; a position no map has (inf, nan: the wire
+    refuses them, the board must not depend on it) sorts last instead of raising."""
+    if not all(math.isfinite(v) for v in (lat1, lon1, lat2, lon2)):
+        return math.inf
+    return haversine_m(lat1, lon1, lat2, lon2)

@@ -212,7 +212,7 @@ def chart_lines(period: PeriodFigures | None, width: int) -> list[Line]:
     lines: list[Line] = [[(title, _TITLE)]]
     if not per_minute:
         return [*lines, [(" " + pgettext("shift", "No alarm counted yet."), _MESSAGE)]]
-    bars = sparkline([float(n) for n in per_minute], width=max(1, min(len(per_minute), width - 1)))
+    bars = sparkline(per_minute, width=max(1, min(len(per_minute), width - 1)))
     lines.append([(" " + bars, Style(color="yellow"))])
     ago = pgettext("shift", "{minutes} min ago").format(minutes=len(per_minute))
     now = pgettext("shift", "now")
