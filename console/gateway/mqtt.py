@@ -10,6 +10,10 @@ The core's summary is its heartbeat (it publishes one, retained, several times a
 that the broker replays from its retained store at (re)subscription is old news, as old
 as its own ``ts`` says, so it counts as heard that long ago: the retained summary of a
 core that died an hour ago is an hour old at once, not fresh.
+
+With several partitions every core has its own summary (``state/summary/<partition>``),
+and the gateway is as healthy as its stalest: one silent core is enough for the SOS of
+its districts to go unanswered, whatever the others say (docs/partitions.md).
 """
 
 from __future__ import annotations
@@ -94,8 +98,10 @@ class GatewayMqtt:
     wall: Callable[[], float]  # UNIX time, to age a retained summary by its ts
     stats: GatewayStats
     receipts: Receipts
-    summary: Summary | None
+    summary: Summary | None  # the newest heard, of any partition
     summary_seen: float | None
+    partitions: tuple[str, ...]  # whose cores must be heard for the gateway to be "ok"
+    heard: dict[str, tuple[Summary, float]]  # by partition (its topic's level): when heard
     transport: Transport
     _publishing: asyncio.Semaphore
 
@@ -114,7 +120,9 @@ class GatewayMqtt:
         if message.topic.startswith(_SUMMARY):  # any partition's core (docs/partitions.md)
             if message.payload:
                 with contextlib.suppress(codec.WireError):
-                    self._summary_arrived(codec.decode(message.payload, Summary), message.retain)
+                    summary = codec.decode(message.payload, Summary)
+                    partition = message.topic.removeprefix(_SUMMARY)
+                    self._summary_arrived(partition, summary, message.retain)
             return
         parts = message.topic.split("/")
         if len(parts) != 5 or parts[2] != "receipt":
@@ -132,15 +140,27 @@ class GatewayMqtt:
         self.stats.receipts += 1
         self.receipts.arrived(receipt)
 
-    def _summary_arrived(self, summary: Summary, retained: bool) -> None:
+    def _summary_arrived(self, partition: str, summary: Summary, retained: bool) -> None:
         lag = max(0.0, self.wall() - summary.ts) if retained else 0.0
-        self.summary, self.summary_seen = summary, self.clock() - lag
+        seen = self.clock() - lag
+        self.summary, self.summary_seen = summary, seen
+        self.heard[partition] = (summary, seen)
+
+    def partition_ages(self) -> dict[str, float | None]:
+        """Seconds since each partition's core was last heard, or None: never yet."""
+        now = self.clock()
+        ages: dict[str, float | None] = {}
+        for partition in self.partitions:
+            heard = self.heard.get(partition)
+            ages[partition] = None if heard is None else max(0.0, now - heard[1])
+        return ages
 
     def summary_age(self) -> float | None:
-        """Seconds since the core was last heard (its summary), or None: never yet."""
-        if self.summary_seen is None:
+        """Seconds since the stalest core was last heard, or None: one never yet."""
+        ages = list(self.partition_ages().values())
+        if not ages or any(age is None for age in ages):
             return None
-        return max(0.0, self.clock() - self.summary_seen)
+        return max(age for age in ages if age is not None)
 
     async def _publish(self, topic: str, payload: bytes, timeout_s: float) -> None:
         """QoS 1, back once the broker's PUBACK is in; TimeoutError after ``timeout_s`` in all."""

@@ -8,8 +8,8 @@
 ``POST /v1/cap``    an OASIS CAP 1.2 ``<alert>`` → :class:`protocols.cap.PublicAlert`,
                     published with QoS 1 to ``ansim/v1/raw/<source>/alert``; 202 once the
                     broker acknowledged it.
-``GET /v1/health``  200 "ok" only while the broker link is up and the core's summary is
-                    fresher than ``[gateway] summary_stale_s``, else 503 "degraded" with
+``GET /v1/health``  200 "ok" only while the broker link is up and every partition's core
+                    summary is fresher than ``[gateway] summary_stale_s``, else 503 "degraded" with
                     the reason; broker connection, receipts pending, counts and rates;
                     the core's system alarms as its last summary listed them.
 
@@ -40,7 +40,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from aiohttp import web
@@ -74,6 +74,7 @@ class Gateway(GatewayHttp, GatewayMqtt):
         settings: MqttSettings,
         *,
         districts: Mapping[str, tuple[float, float]] | None = None,
+        partitions: Sequence[str] = (topics.DEFAULT_PARTITION,),
         client_id: str | None = None,
         host: str | None = None,
         port: int | None = None,
@@ -94,6 +95,8 @@ class Gateway(GatewayHttp, GatewayMqtt):
         self.receipts = Receipts()
         self.summary: Summary | None = None
         self.summary_seen: float | None = None
+        self.partitions = tuple(partitions)
+        self.heard: dict[str, tuple[Summary, float]] = {}
         self._limited: set[str] = set()  # sources being refused 429 (logged once per episode)
         self._publishing = asyncio.Semaphore(IN_FLIGHT)
         subscriptions = [(topics.receipts_for(s), 1) for s in self.tokens.sources]
@@ -177,12 +180,25 @@ class Gateway(GatewayHttp, GatewayMqtt):
             reasons.append(
                 f"broker link {self.transport.state.value} ({self.transport.settings.address})"
             )
-        age = self.summary_age()
-        if age is None:
-            reasons.append("no core summary yet")
-        elif age > self.cfg.summary_stale_s:
-            reasons.append(f"core summary stale for {age:.0f} s")
+        several = len(self.partitions) > 1
+        for partition, age in self.partition_ages().items():
+            core = f"core of {partition}: " if several else ""
+            if age is None:
+                reasons.append(f"{core}no summary yet" if several else "no core summary yet")
+            elif age > self.cfg.summary_stale_s:
+                reasons.append(f"{core or 'core '}summary stale for {age:.0f} s")
         return reasons
+
+    def _partition_health(self, partition: str, age: float | None) -> dict[str, Any]:
+        heard = self.heard.get(partition)
+        if heard is None:
+            return {"summary_age_s": None, "alarms": []}
+        summary = heard[0]
+        return {
+            "summary_age_s": None if age is None else round(age, 1),
+            "alarms": list(summary.alarms),
+            "core_id": summary.core_id,
+        }
 
     def health(self) -> dict[str, Any]:
         now = self.clock()
@@ -196,6 +212,11 @@ class Gateway(GatewayHttp, GatewayMqtt):
         if self.summary is not None:
             core["alarms"] = list(self.summary.alarms)
             core["core_id"] = self.summary.core_id
+        if len(self.partitions) > 1:
+            core["partitions"] = {
+                partition: self._partition_health(partition, age)
+                for partition, age in self.partition_ages().items()
+            }
         reasons = self.degraded()
         status: dict[str, Any] = {"status": "degraded" if reasons else "ok"}
         if reasons:
@@ -242,7 +263,12 @@ async def serve(
     """Run the gateway until ``stop`` is set."""
     centroids = {d.name: (d.lat, d.lon) for d in cfg.city.districts}
     async with Gateway(
-        cfg.gateway, mqtt_settings(cfg), districts=centroids, host=host, port=port
+        cfg.gateway,
+        mqtt_settings(cfg),
+        districts=centroids,
+        partitions=cfg.partition_map().names,
+        host=host,
+        port=port,
     ) as gateway:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):

@@ -120,13 +120,19 @@ async def gateway(mqtt_settings: MqttSettings) -> AsyncIterator[Gateway]:
 
 
 async def publish_summary(
-    settings: MqttSettings, ts: float, *, alarms: tuple[str, ...] = (), retain: bool = True
+    settings: MqttSettings,
+    ts: float,
+    *,
+    alarms: tuple[str, ...] = (),
+    retain: bool = True,
+    partition: str = topics.DEFAULT_PARTITION,
 ) -> None:
     """What the core does several times a second: its summary, retained, stamped ``ts``."""
     async with Transport(settings, f"fake-core-{time.monotonic_ns()}") as core:
         await core.wait_connected(10)
-        summary = Summary(ts=ts, alarms=alarms, core_id="fake-core")
-        await core.publish(topics.STATE_SUMMARY, codec.encode(summary), qos=1, retain=retain)
+        summary = Summary(ts=ts, alarms=alarms, core_id=f"core-{partition}", partition=partition)
+        topic = topics.state_summary(partition)
+        await core.publish(topic, codec.encode(summary), qos=1, retain=retain)
 
 
 async def post_json(

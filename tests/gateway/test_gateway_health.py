@@ -1,4 +1,4 @@
-"""`GET /v1/health`: "ok" only while the broker link is up and the core's summary is fresh.
+"""`GET /v1/health`: "ok" only while the broker link is up and every core's summary is fresh.
 
 Time comes from clocks the tests move by hand (the gateway's ``clock`` for how long ago
 the core was heard, ``wall`` for the age of a retained summary's ``ts``): nothing sleeps.
@@ -48,7 +48,7 @@ async def test_degraded_until_the_core_is_heard_and_again_once_it_goes_quiet(
             "summary_age_s": 0.0,
             "stale_after_s": 30.0,
             "alarms": [],
-            "core_id": "fake-core",
+            "core_id": "core-city",
         }
 
         clock.now += 29.0  # within the threshold
@@ -124,5 +124,48 @@ async def test_link_down_is_degraded_even_with_a_fresh_summary(
         status, health = await health_of(http, g)
         assert "broker link" in health["reason"]
         assert "core summary stale for 100 s" in health["reason"]
+    finally:
+        await g.__aexit__(None, None, None)
+
+
+async def test_with_two_partitions_one_silent_core_is_enough_to_be_degraded(
+    mqtt_settings: MqttSettings, http: aiohttp.ClientSession
+) -> None:
+    """The SOS of a silent partition's districts go unanswered whatever the other says."""
+    clock, wall = FakeClock(1000.0), FakeClock(WALL)
+    g = await started(gateway_config(summary_stale_s=30.0), mqtt_settings, clock=clock,
+                      wall=wall, partitions=("north", "south"))  # fmt: skip
+    try:
+        await g.transport.wait_connected(10)
+        await publish_summary(mqtt_settings, wall.now, partition="north")
+        await until(lambda: "north" in g.heard, 5, "north's summary")
+        status, health = await health_of(http, g)
+        assert status == 503, health
+        assert health["reason"] == "core of south: no summary yet"
+        assert health["core"]["partitions"]["south"] == {"summary_age_s": None, "alarms": []}
+
+        await publish_summary(mqtt_settings, wall.now, partition="south", alarms=("disk",))
+        await until(lambda: "south" in g.heard, 5, "south's summary")
+        status, health = await health_of(http, g)
+        assert (status, health["status"]) == (200, "ok"), health
+        assert health["core"]["partitions"]["south"]["alarms"] == ["disk"]
+
+        clock.now += 42.0  # both silent; then only north speaks again
+        wall.now += 42.0
+        seen = g.heard["north"][1]
+        await publish_summary(mqtt_settings, wall.now, partition="north")
+        await until(lambda: g.heard["north"][1] != seen, 5, "north's next summary")
+        status, health = await health_of(http, g)
+        assert status == 503, health
+        assert health["reason"] == "core of south: summary stale for 42 s"
+        assert health["core"]["summary_age_s"] == 42.0  # the stalest core's
+        assert health["core"]["partitions"]["north"]["summary_age_s"] == 0.0
+
+        await publish_summary(mqtt_settings, wall.now, partition="east")  # not ours: no vote
+        await publish_summary(mqtt_settings, wall.now, partition="south")
+        await until(lambda: g.heard["south"][1] == clock.now, 5, "south's next summary")
+        status, health = await health_of(http, g)
+        assert (status, health["status"]) == (200, "ok"), health
+        assert set(health["core"]["partitions"]) == {"north", "south"}
     finally:
         await g.__aexit__(None, None, None)
