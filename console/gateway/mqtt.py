@@ -120,7 +120,7 @@ class GatewayMqtt:
         if message.topic.startswith(_SUMMARY):  # any partition's core (docs/partitions.md)
             if message.payload:
                 with contextlib.suppress(codec.WireError):
-                    summary = codec.decode(message.payload, Summary)
+                    summary: Summary = codec.decode(message.payload, Summary)
                     partition = message.topic.removeprefix(_SUMMARY)
                     self._summary_arrived(partition, summary, message.retain)
             return
