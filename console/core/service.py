@@ -271,7 +271,8 @@ class Core:
     def _apply(self, result: Accepted, now: float, duplicate: bool) -> list[Effect]:
         message = result.message
         if isinstance(message, Command):
-            # A repeated command is answered again from the engine's memory of it.
+            if duplicate:  # the journal holds it: answered again, never done again
+                return self.engine.resend_command(message, now)
             return self.engine.handle_command(message, now, self.cfg.role_of(message.operator))
         if duplicate:
             return self.engine.receipt_for(message, now)

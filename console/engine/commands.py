@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import ClassVar, Final
+from typing import ClassVar, Final, get_args
 
 from console.engine.context import Context
 from console.engine.effects import Effect, Escalated, IncidentChanged, ResponderChanged, SendReply
@@ -25,12 +25,16 @@ from protocols.schemas import (
     Reply,
     ResponderStatus,
     Role,
+    ShortText,
 )
 
 _IDENT = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
 # Commands about no incident (the supervisor's note for the next shift).
 NO_INCIDENT: Final = frozenset({Action.HANDOVER})
 HANDOVER_KEPT = 50  # the newest notes for the next shift kept in the state
+# IncidentState.disposition is a ShortText: one taken from a command's text (a LongText)
+# is cut to fit, or the closed incident's state (``ansim export``) would not decode.
+DISPOSITION_MAX: Final[int] = get_args(ShortText)[1].max_length
 
 
 class Refusal(Exception):
@@ -85,6 +89,17 @@ class Commands:
         self.st.replies[key] = (reply, now)
         effects.append(SendReply(reply))
         return effects
+
+    def resend(self, cmd: Command, now: float) -> list[Effect]:
+        """A command whose id the journal already holds: never done again. Its first
+        answer if still remembered; past ``REPLY_RETENTION_S`` a refusal saying so, or
+        live state would change without a record to replay (the journal folds it)."""
+        seen = self.st.replies.get(f"{cmd.operator}/{cmd.cmd_id}")
+        if seen is not None:
+            return [SendReply(seen[0])]
+        reason = f"command {cmd.cmd_id} was already taken; nothing done (use a new command id)"
+        return [SendReply(Reply(cmd_id=cmd.cmd_id, operator=cmd.operator, ok=False, ts=now,
+                                reason=reason, incident_id=cmd.incident_id))]  # fmt: skip
 
     def _target(self, cmd: Command, role: Role) -> Incident:
         """The open incident the command is about, after the role and owner checks."""
@@ -221,7 +236,7 @@ class Commands:
     def _resolve(
         self, inc: Incident, cmd: Command, now: float, role: Role, fx: list[Effect]
     ) -> str:
-        disposition = cmd.disposition or cmd.text
+        disposition = _disposition(cmd, "")
         if inc.status is IncidentStatus.NEW and not disposition:
             raise Refusal(
                 f"incident {inc.id} is not acknowledged: resolving it needs a disposition"
@@ -234,7 +249,7 @@ class Commands:
     def _false_alarm(
         self, inc: Incident, cmd: Command, now: float, role: Role, fx: list[Effect]
     ) -> str:
-        disposition = cmd.disposition or cmd.text or "false alarm"
+        disposition = _disposition(cmd, "false alarm")
         self.incidents.close(inc, IncidentStatus.FALSE_ALARM, now, cmd.operator, disposition, fx)
         return f"{inc.id} closed as a false alarm"
 
@@ -273,8 +288,8 @@ class Commands:
         if target != cmd.operator:
             if role is not Role.SUPERVISOR:
                 raise Refusal("only a supervisor may assign an incident to another operator")
-            if not _IDENT.match(target):
-                raise Refusal(f"not an operator id: {target!r}")
+            if not _IDENT.match(target) or target.startswith(CORE_PREFIX):  # as _reassign
+                raise Refusal(f"not an operator id: {target[:80]!r}")
         if inc.owner == target:
             return f"{inc.id} is already owned by {target}"
         previous = inc.owner
@@ -348,3 +363,7 @@ class Commands:
         Action.RELEASE: _release,
         Action.REASSIGN: _reassign,
     }
+
+
+def _disposition(cmd: Command, default: str) -> str:
+    return (cmd.disposition or cmd.text or default)[:DISPOSITION_MAX]

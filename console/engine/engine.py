@@ -147,6 +147,10 @@ class Engine:
         """Apply one operator command; the effects hold exactly one ``SendReply``."""
         return self.commands.handle(cmd, float(now), role)
 
+    def resend_command(self, cmd: Command, now: float) -> list[Effect]:
+        """A command the journal already holds (its key): answered, never applied again."""
+        return self.commands.resend(cmd, float(now))
+
     def tick(self, now: float) -> list[Effect]:
         """Fire the SLA deadlines, then the personal-data redactions, due by ``now``; and
         republish the recommendations a silent unit (``stale_after_s``) or a move not looked

@@ -56,13 +56,19 @@ def clean_text(text: str, limit: int) -> str:
 
 def dead_source(topic: str) -> str:
     """Who a refusal is charged to: the ``<source>`` of ``ansim/v1/raw/<source>/...``,
-    the operator of ``ansim/v1/cmd/<operator>``, else the topic's first two levels.
+    the operator of ``ansim/v1/cmd/<operator>`` or ``ansim/v1/presence/<operator>``, else
+    the topic's first two levels (never ``reply/<operator>``: that level is the receiver).
 
     The broker's ACL binds those levels to an account, so one account cannot spend
     another's budget.
     """
     parts = topic.split("/", 4)
-    if len(parts) >= 4 and parts[0] == "ansim" and parts[1] == "v1" and parts[2] in ("raw", "cmd"):
+    if (
+        len(parts) >= 4
+        and parts[0] == "ansim"
+        and parts[1] == "v1"
+        and parts[2] in ("raw", "cmd", "presence")
+    ):
         source = f"{parts[2]}:{parts[3]}"
     else:
         source = "/".join(parts[:2])

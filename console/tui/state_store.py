@@ -230,7 +230,9 @@ class StateStore:
                 if not payload:  # retained message cleared: the incident is gone
                     self.remove_incident(topics.last_level(topic))
                     return True
-                self.apply(codec.decode(payload, IncidentState))
+                # A state the core published: as large as its notes and history make it
+                # (bounded there), not a raw message's limit.
+                self.apply(codec.decode(payload, IncidentState, max_bytes=codec.MAX_STATE_PAYLOAD))
             elif topic.startswith(_CAMERAS):
                 district, _, page = topic[len(_CAMERAS) :].rpartition("/")
                 # ASCII digits, at most six (pages <= 100,000): int() of a 5,000-digit
@@ -264,7 +266,15 @@ class StateStore:
                 )
                 self.apply(report, district=topics.last_level(topic))
             elif topic.startswith(_PRESENCE):
-                self.apply(codec.decode(payload, Presence))
+                presence: Presence = codec.decode(payload, Presence)
+                # The topic's level is the account the broker let publish there; the
+                # payload's name is only a claim (the core keys presence the same way).
+                account = topics.last_level(topic)
+                if presence.operator != account:
+                    raise codec.WireError(
+                        f"presence of {presence.operator!r} on the topic of {account!r}"
+                    )
+                self.apply(presence)
             else:
                 return False
         except codec.WireError as exc:
