@@ -110,6 +110,12 @@ def city_config(workdir: Path, port: int, *, partitioned: bool) -> Path:
         "broker": {"mode": "external", "host": HOST, "port": port, "protocol": 5},
         "journal": {"path": str(workdir / journal)},
         "core": {"publish_interval_s": 0.2, "log_interval_s": 3600},
+        # The simulator's ids, named: first come is refused with several partitions
+        # (docs/partitions.md, "Owners"). The one-core city gets the same, so both sides
+        # of the comparison check ownership alike.
+        "owners": {"first_come": False},
+        "owners.cameras": {SOURCE: ["cam-*"]},
+        "owners.responders": {SOURCE: ["unit-*"]},
     }
     if partitioned:
         sections["partitions"] = {name: list(ds) for name, ds in PARTITIONS.items()}

@@ -23,6 +23,30 @@ MAPO = (37.5594, 126.9085)
 GANGNAM = (37.5172, 127.0473)
 
 
+def owners(
+    cameras: dict[str, list[str]] | None = None,
+    responders: dict[str, list[str]] | None = None,
+    senders: dict[str, list[str]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """``[owners]`` for ``write_config(**owners(...))``: each id's sources named, first come
+    off, as a city of several partitions must (docs/partitions.md, "Owners"). Source =
+    [id patterns]; the sources are bare TOML keys (letters, digits, ``-``, ``_``)."""
+    return {
+        "owners": {"first_come": False},
+        "owners.cameras": cameras or {},
+        "owners.responders": responders or {},
+        "owners.senders": senders or {},
+    }
+
+
+# The sources of the partitions' tests: the south's VMS and units' tracker (SOS from
+# "app" are never owned), and the simulator's cameras and units.
+OWNERS = owners(
+    cameras={"vms": ["*-cam-*"], "sim": ["cam-*"]},
+    responders={"tracker": ["police-*"], "sim": ["unit-*"]},
+)
+
+
 def partitioned_config(tmp_path: Path, port: int) -> Path:
     return write_config(
         tmp_path,
@@ -31,6 +55,7 @@ def partitioned_config(tmp_path: Path, port: int) -> Path:
         partitions={"north": NORTH, "south": SOUTH},
         scopes={"op-mapo": ["Mapo-gu"]},
         roles={"op-mapo": "operator", "op-city": "supervisor"},
+        **OWNERS,
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from console import config
+from console.sim.seoul import HAN_NORTH, HAN_SOUTH
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -121,3 +122,86 @@ def test_a_partition_name_that_is_no_topic_level_names_its_line(tmp_path: Path) 
     with pytest.raises(config.ConfigError) as caught:
         config.load(path, environ={})
     assert "[partitions] north/1: a partition's name is" in str(caught.value)
+
+
+# --- [owners] first_come and partitions ---------------------------------------------------
+
+TWO = (
+    "[partitions]\n"
+    f"north = [{', '.join(repr(d) for d in HAN_NORTH)}]\n"
+    f"south = [{', '.join(repr(d) for d in HAN_SOUTH)}]\n"
+)
+OWNERS = (
+    '[owners.cameras]\nsim = ["cam-*"]\n'
+    '[owners.responders]\nsim = ["unit-*"]\n'
+    '[owners.senders]\ncap-gateway = ["*@safekorea.go.kr"]\n'
+)
+WHAT_TO_DO = (
+    "[owners] first_come: a city of several partitions cannot tell which source came first"
+    " across its cores; name who owns each camera, unit and CAP sender id in [owners.cameras],"
+    " [owners.responders], [owners.senders] and set first_come = false"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("[core]\ntick_s = 1.0\n\n" + TWO, 4),  # first come by default: the [partitions] line
+        ("[owners]\n# the default\nfirst_come = true\n" + TWO, 3),  # the line that sets it
+    ],
+)
+def test_first_come_in_a_city_of_several_partitions_is_refused(
+    tmp_path: Path, text: str, line: int
+) -> None:
+    """Each core would decide "first" alone: an id registered in the north could be
+    claimed by another source in the south (tests/attack/test_partitions_attack.py, 17)."""
+    path = write(tmp_path, text)
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(path, environ={})
+    assert str(caught.value) == f"{path}:{line}: {WHAT_TO_DO}"
+
+
+def test_first_come_set_by_the_environment_names_the_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, "[owners]\nfirst_come = false\n" + OWNERS + TWO)
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(path, environ={"ANSIM_OWNERS__FIRST_COME": "true"})
+    assert str(caught.value) == f"ANSIM_OWNERS__FIRST_COME: {WHAT_TO_DO}"
+    env = {
+        "ANSIM_PARTITIONS__NORTH": repr(list(HAN_NORTH)),
+        "ANSIM_PARTITIONS__SOUTH": repr(list(HAN_SOUTH)),
+    }
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(write(tmp_path, ""), environ=env)
+    assert str(caught.value) == f"ANSIM_PARTITIONS__NORTH: {WHAT_TO_DO}"
+
+
+def test_several_partitions_with_named_owners_load(tmp_path: Path) -> None:
+    loaded = config.load(
+        write(tmp_path, "[owners]\nfirst_come = false\n" + OWNERS + TWO), environ={}
+    )
+    assert loaded.partition_map().names == ("north", "south")
+    owners = loaded.engine_settings("south").owners
+    assert not owners.first_come
+    assert owners.cameras == {"sim": ["cam-*"]} and owners.responders == {"sim": ["unit-*"]}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",  # make run: no [partitions], first come
+        "[owners]\nfirst_come = true\n[partitions]\ncity = [" + ", ".join(
+            repr(d) for d in (*HAN_NORTH, *HAN_SOUTH)
+        ) + "]\n",  # one partition named: still one core
+    ],
+)  # fmt: skip
+def test_one_partition_keeps_first_come(tmp_path: Path, text: str) -> None:
+    assert config.load(write(tmp_path, text), environ={}).owners.first_come
+
+
+def test_the_deploy_guides_two_partition_city_loads(tmp_path: Path) -> None:
+    """docs/deploy.md, "Two hosts, 25 districts": the file as printed is a valid city."""
+    guide = (Path(__file__).parent.parent / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = guide.split("## Two hosts, 25 districts", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    loaded = config.load(write(tmp_path, example), environ={})
+    assert loaded.partition_map().names == ("north", "south") and not loaded.owners.first_come

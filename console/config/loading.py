@@ -28,6 +28,16 @@ REMOVED_KEYS: dict[tuple[str, str], str] = {
 }
 
 
+# First-come ownership is the memory of one core (its journaled state): with several
+# partitions each core decides "first" alone, so an id one source registered in one
+# partition could be claimed by another source in the next (docs/partitions.md, "Owners").
+FIRST_COME_ACROSS_PARTITIONS = (
+    "a city of several partitions cannot tell which source came first across its cores; "
+    "name who owns each camera, unit and CAP sender id in [owners.cameras], "
+    "[owners.responders], [owners.senders] and set first_come = false"
+)
+
+
 # --- loading -----------------------------------------------------------------------
 
 _PATH_IN_ERROR = re.compile(r" - at `\$((?:\.[^.`\[]+|\[\d+\])*)`$")
@@ -50,6 +60,8 @@ def load(
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    owners = raw.get("owners")
+    first_come_in_file = isinstance(owners, dict) and "first_come" in owners
     overridden = _apply_env(raw, env)
     for (section, key), why in REMOVED_KEYS.items():
         if key in raw.get(section, {}):
@@ -62,6 +74,7 @@ def load(
     except msgspec.ValidationError as exc:
         raise ConfigError(_explain(file, text, str(exc), overridden)) from None
     _check_districts(cfg, file, text)
+    _check_owners(cfg, file, text, first_come_in_file, overridden)
     return cfg
 
 
@@ -87,6 +100,29 @@ def _check_districts(cfg: Config, file: Path, text: str) -> None:
         raise ConfigError(
             f"{file}:{line or '?'}: [core] partition: no partition {cfg.core.partition!r}"
         )
+
+
+def _check_owners(
+    cfg: Config,
+    file: Path,
+    text: str,
+    first_come_in_file: bool,
+    overridden: dict[tuple[str, str], str],
+) -> None:
+    """Several partitions need [owners] named, not first come; the error points at the
+    line that sets first_come, else at [partitions] (what made first come unsafe)."""
+    if not cfg.owners.first_come or len(cfg.partition_map().names) < 2:
+        return
+    where = overridden.get(("owners", "first_come"))
+    if where is None and first_come_in_file:
+        where = f"{file}:{_line_of(text, 'owners', 'first_come') or '?'}"
+    if where is None:
+        line = _line_of(text, "partitions", "")
+        by_env = sorted(
+            name for (section, _), name in overridden.items() if section == "partitions"
+        )
+        where = by_env[0] if by_env and not line else f"{file}:{line or '?'}"
+    raise ConfigError(f"{where}: [owners] first_come: {FIRST_COME_ACROSS_PARTITIONS}")
 
 
 def _apply_env(raw: dict[str, Any], env: Any) -> dict[tuple[str, str], str]:

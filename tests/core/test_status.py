@@ -117,7 +117,7 @@ def test_a_partitioned_city_reports_each_partitions_journal(
     tmp_path: Path, listening: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from console.journal.sqlite import SqliteJournal
-    from tests.partitioned import NORTH, SOUTH
+    from tests.partitioned import NORTH, OWNERS, SOUTH
 
     with SqliteJournal(tmp_path / "journal-north.db") as journal:
         journal.append(1.0, RecordKind.EVENT, "t", b"x")
@@ -127,6 +127,7 @@ def test_a_partitioned_city_reports_each_partitions_journal(
             listening,
             journal={"path": str(tmp_path / "journal-{partition}.db")},
             partitions={"north": NORTH, "south": SOUTH},
+            **OWNERS,
         )
     )
     code = status_module.run(None, cfg)  # type: ignore[arg-type]

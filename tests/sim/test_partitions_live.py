@@ -23,6 +23,7 @@ from protocols import codec, topics
 from protocols.mqtt import MqttSettings, Transport
 from protocols.schemas import IncidentState, Reply, ResponderState
 from tests.brokers import MosquittoBroker
+from tests.partitioned import owners
 from tests.processes import AnsimProcess, until, write_config
 
 FAST = 20_000.0  # km/h: any unit anywhere in its partition within a couple of seconds
@@ -108,6 +109,8 @@ def city(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[Path]:
             "max_guard_kmh": FAST * 3,
         },
         roles={"desk-1": "supervisor"},
+        # The simulator's ids, named: first come is refused with several partitions.
+        **owners(cameras={"sim": ["cam-*"]}, responders={"sim": ["unit-*"]}),
     )
     assert load(config).partition_map().names == ("north", "south")  # the file says so
     yield config
