@@ -22,6 +22,7 @@ import msgspec
 
 from console.config import Config
 from console.core.foreign import NOT_PLAUSIBLE, ForeignAdapters, ForeignMessage
+from console.engine.partitions import district_of_message
 from console.journal.store import RecordKind
 from protocols import codec, topics
 from protocols.public_alert import PublicAlert
@@ -40,6 +41,9 @@ replace_struct = msgspec.structs.replace
 
 # Raw events that carry their district (a camera's, a unit's home), set from the topic.
 DISTRICTED = (CameraHealth, CctvEvent, ResponderReport)
+
+# In the engine's refusal of a CCTV event whose camera it cannot place (Trust).
+UNPLACED_CAMERA = "has no known position"
 
 # What the engine's handle_event takes.
 EngineInput = RawEvent | PublicAlert | Reply
@@ -88,7 +92,9 @@ class Elsewhere:
 
 
 class Placer(Protocol):
-    """Whether a message published without a district is this core's (None: it is)."""
+    """Whether a message published without a district is this core's (None: it is).
+
+    ``message=None``: one refused before it could be placed (the home partition's)."""
 
     def __call__(self, message: object) -> str | None: ...
 
@@ -197,6 +203,7 @@ class Reader:
         self.judge = judge
         self.placer: Placer | None = None
         self.districts = frozenset(d.name for d in cfg.city.districts)
+        self.district_map = cfg.city.district_map()
 
     def bind(self, judge: Judge | None, placer: Placer | None = None) -> None:
         """Ask ``judge`` (the engine this Reader feeds) about every event before it is
@@ -219,21 +226,68 @@ class Reader:
         letter, acknowledged, and replayed the same way; an exception would have stopped
         the core on every restart with the poison message still queued.
         """
+        placed = False
         try:
             result = self._read(topic, payload, now)
-            if (
-                self.placer is not None
-                and isinstance(result, Accepted)
-                and result.kind is RecordKind.EVENT
-                and result.district is None
-                and not isinstance(result.message, Reply)
-            ):
-                elsewhere = self.placer(result.message)
-                if elsewhere is not None:
-                    return Elsewhere(elsewhere)
-            return self._judged(result, now)
+            if not isinstance(result, Refused):
+                if (
+                    self.placer is not None
+                    and isinstance(result, Accepted)
+                    and result.kind is RecordKind.EVENT
+                    and result.district is None
+                    and not isinstance(result.message, Reply)
+                ):
+                    elsewhere = self.placer(result.message)
+                    if elsewhere is not None:
+                        return Elsewhere(elsewhere)
+                placed = True
+                return self._hinted(result, self._judged(result, now))
         except Exception as exc:
-            return Refused(f"unreadable: {type(exc).__name__}: {exc}"[:500])
+            result = Refused(f"unreadable: {type(exc).__name__}: {exc}"[:500])
+        if placed or not isinstance(result, Refused):
+            return result
+        return self._unplaced(topic, result)
+
+    def _unplaced(self, topic: str, refusal: Refused) -> Refused | Elsewhere:
+        """A refusal made before placement, on a topic every partition's core reads (raw,
+        without a district): each core would refuse it alike, so only the home
+        partition's records it, as it would take a message no district places."""
+        if self.placer is None:
+            return refusal
+        parts = topics.raw_parts(topic)
+        if parts is None or parts[2] is not None:
+            return refusal  # read by the cores of one district (and its neighbours): theirs
+        try:
+            elsewhere = self.placer(None)
+        except Exception:  # a pure function of the configuration: every core alike
+            return refusal
+        return refusal if elsewhere is None else Elsewhere(elsewhere)
+
+    def _hinted(
+        self, accepted: Accepted | Adapted, result: Accepted | Adapted | Refused
+    ) -> Accepted | Adapted | Refused:
+        """What the source must do about a CCTV event the home partition could not place.
+
+        An event with neither district nor position is the home partition's, whose core
+        never heard of a camera that was placed in another partition by its position
+        (docs/partitions.md, "Placement"): only the source can fix that."""
+        if (
+            self.placer is None
+            or not isinstance(result, Refused)
+            or not isinstance(accepted, Accepted)
+            or accepted.district is not None
+            or not isinstance(accepted.message, CctvEvent)
+            or accepted.message.district is not None
+            or accepted.message.lat is not None
+            or UNPLACED_CAMERA not in result.reason
+        ):
+            return result
+        hint = (
+            "; an event with neither district nor position goes to the home partition:"
+            " publish the camera into its district (and its events with it), or give each"
+            " event lat and lon"
+        )
+        return Refused((result.reason + hint)[:500])
 
     def _read(self, topic: str, payload: bytes, now: float) -> Accepted | Adapted | Refused:
         if topic.startswith(f"{topics.ROOT}/"):
@@ -249,6 +303,11 @@ class Reader:
                     named = ours.message.district
                 if named is not None and named not in self.districts:
                     return Refused(f"no district '{named}' in the city (topic {topic})")
+                # Live only (bound), like the judge's checks: what was journaled before
+                # this rule came replays as it was taken, never lost on a restart.
+                problem = self._misplaced(ours) if self.judge is not None else None
+                if problem is not None:
+                    return Refused(problem)
             return ours
         result = self.foreign.handle(topic, payload, now)
         if result is None:
@@ -257,6 +316,36 @@ class Reader:
             return Refused(result.error)
         messages = tuple(printable_struct(m) for m in result.messages)
         return Adapted(messages, result.ignored, reason=result.reason)
+
+    def _misplaced(self, accepted: Accepted) -> str | None:
+        """Why an SOS or a public alert published into a district is not that district's.
+
+        Their place is their position, or an alert's first district (docs/partitions.md,
+        ``district_of_message``, where the engine homes them): a topic's district would put
+        them in another partition's core, which opens an incident homed in a district it
+        does not own, while the core that owns it never reads that topic. So refused, by
+        the core that got it, in every configuration alike (one partition or many)."""
+        topic_district, message = accepted.district, accepted.message
+        if topic_district is None or not isinstance(message, SosAlarm | PublicAlert):
+            return None
+        placed = district_of_message(message, self.district_map)
+        if placed == topic_district:
+            return None
+        what = (
+            "an SOS is placed by its position"
+            if isinstance(message, SosAlarm)
+            else "a public alert is placed by its districts or its position"
+        )
+        if placed is not None:
+            where = f"in {placed}"
+        elif getattr(message, "lat", None) is None:
+            where = "it has none"
+        else:
+            where = "outside the service area"
+        return (
+            f"{what} ({where}), not by the topic's district"
+            f" '{topic_district}': publish it without a district"
+        )
 
     def _judged(
         self, result: Accepted | Adapted | Refused, now: float

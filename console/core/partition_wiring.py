@@ -29,7 +29,8 @@ class PartitionWiring:
 
     def placed_elsewhere(self, message: object) -> str | None:
         """None if a message published without a district is this partition's, else the
-        district that makes it another's."""
+        district that makes it another's. ``message=None`` (refused before it could be
+        placed) is the home partition's, like a message nothing places."""
         district = district_of_message(message, self.district_map)
         if self.partitions.owner(district) == self.partition:
             return None

@@ -288,6 +288,8 @@ class Core:
         try:
             presence: Presence = printable_struct(codec.decode(message.payload, Presence))
         except codec.WireError as exc:  # a dead letter like any other refusal
+            if not self.wiring.home:
+                return  # every partition's core reads presence: the home one records it
             self.rejected_total += 1
             now = self.clock()
             if self.journal.dead_letter(now, message.topic, message.payload, exc.reason):

@@ -12,6 +12,12 @@ journals it like any input and only then assigns the unit (or shows the refusal
 on the incident as an alert for its owner). A closed incident gives its borrowed
 units back with a RETURN.
 
+A LEND names the source whose reports the asking core ranked (``disposition``). A city
+of several partitions names its owners ([owners], checked at load), so every core agrees
+who reports a unit; should a core still hold first-come owners (a configuration built
+without the loader), the owner refuses when its unit of that id is another source's,
+rather than send its own unit, wherever it is, for a namesake.
+
 Only a partition core may borrow: commands from an operator id with the
 ``ansim-core`` prefix, which the broker's ACL gives to the cores' accounts alone.
 """
@@ -63,8 +69,12 @@ class Lending:
         request = f"lend-{self.st.lend_seq}"
         self.st.lends[request] = (inc.id, resp.id, cmd.operator)
         record_history(inc, now, cmd.operator, "unit asked", f"{resp.id} of {resp.home}")
+        # The source whose reports were ranked here (first-come owners only): the owner
+        # checks that it would lend the unit we saw, not a namesake.
+        reported_by = self.st.responder_owner.get(resp.id)
         ask = Command(cmd_id=request, operator=CORE_PREFIX, action=Action.LEND, ts=now,
-                      incident_id=inc.id, responder_id=resp.id, text=inc.place)  # fmt: skip
+                      incident_id=inc.id, responder_id=resp.id, text=inc.place,
+                      disposition=reported_by)  # fmt: skip
         return [AskPartition(ask, resp.home), IncidentChanged(inc.id)]
 
     def answer(self, reply: Reply, now: float) -> list[Effect]:
@@ -123,6 +133,7 @@ class Lending:
     def lend(self, cmd: Command, now: float, effects: list[Effect]) -> str:
         """Another partition's core asks for one of this partition's units."""
         resp = self._own_unit(cmd)
+        self._same_source(resp, cmd)
         holder = resp.incident_id
         if resp.status is ResponderStatus.OFF_DUTY:
             raise LendRefused(f"responder {resp.id} is off duty")
@@ -139,6 +150,24 @@ class Lending:
         effects.append(ResponderChanged(resp.id))
         self.responders.changed(resp, now, before, effects)
         return f"lent {resp.id} to {cmd.incident_id}"
+
+    def _same_source(self, resp: Responder, cmd: Command) -> None:
+        """The LEND names (``disposition``) the source whose reports the asking core
+        ranked; lending ours when another source reports it there would send our unit,
+        wherever it is, for one that is not. Units owned by the [owners] configuration
+        have no first-come owner here and the same one in every core: nothing to check."""
+        ours = self.st.responder_owner.get(resp.id)
+        if ours is None or cmd.disposition == ours:
+            return
+        if cmd.disposition is None:
+            raise LendRefused(
+                f"responder {resp.id} is reported here by {ours}; the request names no"
+                " source: the unit you ranked may not be ours"
+            )
+        raise LendRefused(
+            f"responder {resp.id} is reported here by {ours}, not by {cmd.disposition[:64]}:"
+            " the unit you ranked is not ours"
+        )
 
     def take_back(self, cmd: Command, now: float, effects: list[Effect]) -> str:
         resp = self._own_unit(cmd)

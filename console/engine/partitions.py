@@ -8,8 +8,8 @@ partition, ``city``, and everything is as it was before partitions existed.
 Placement is a pure function of the district, so every core and every gateway
 that asks gets the same answer: a message published without a district is taken
 by exactly one core, the one whose partition holds the district of its position
-(or of its payload), and a district no partition names (``unknown``, a position
-outside every district) belongs to the first partition, the home partition.
+(or of its payload), and what no district places (no position, a position outside
+the service area) belongs to the first partition, the home partition.
 """
 
 from __future__ import annotations
@@ -90,12 +90,29 @@ class Partitions:
 
 def district_of_message(message: object, districts: DistrictMap) -> str | None:
     """The district a message published without one belongs to, or None (the home
-    partition's): the district it names, else the district of its position."""
+    partition's): the district it names (a camera's, a unit's, a CCTV event's; the first
+    of a public alert's), else the district of its position.
+
+    A named district the city lacks counts for nothing (the position decides), and so
+    does a position outside the service area: the nearest district of a point in Busan
+    is no partition's business, and a made-up name must not pull a camera standing in
+    one partition's district into another's (whose page for it would replace the
+    owner's)."""
     named = getattr(message, "district", None)
-    if isinstance(message, CameraHealth | CctvEvent | ResponderReport) and named:
+    if isinstance(message, CameraHealth | CctvEvent | ResponderReport) and (
+        named in districts.by_name
+    ):
         return str(named)
+    if isinstance(message, PublicAlert):
+        # The engine homes an alert in the first of its districts the city has
+        # (console.engine.alerts): the core that opens it must be that district's.
+        listed = next((d for d in message.districts if d in districts.by_name), None)
+        if listed is not None:
+            return listed
     if isinstance(message, SosAlarm | CctvEvent | CameraHealth | ResponderReport | PublicAlert):
         lat, lon = getattr(message, "lat", None), getattr(message, "lon", None)
         if lat is not None and lon is not None:
-            return districts.district_of(float(lat), float(lon))
+            lat, lon = float(lat), float(lon)
+            if districts.in_service_area(lat, lon):
+                return districts.district_of(lat, lon)
     return None
