@@ -27,6 +27,14 @@ and when its oldest record leaves the 24-hour window; under a storm of closes at
 every ``CLOSED_INTERVAL_S``, lists of up to 200 records built and sent once, not per
 close. A district whose last record left the window gets an empty list.
 
+A partition's core publishes the camera pages and closed lists of its own districts
+(``EngineSettings.districts``; all, unpartitioned) and, the home partition's alone
+(``scope_publication``), of ``unknown``: two cores must never overwrite one district's
+retained list. The rest (a Frigate camera the home core registered across the line) is
+withheld, logged once per district. Only own units are published (never a neighbour's,
+read across the border or borrowed); a unit now another partition's has its state under
+its old home cleared (``ResponderGone``).
+
 Every topic is built by ``protocols.topics``, which refuses (ValueError) a level that
 is not an identifier. Such a message is skipped, counted in ``refused_topics`` and
 logged once per kind; the rest of the batch goes out. One bad value must never stop
@@ -52,6 +60,7 @@ from console.engine.effects import (
     IncidentChanged,
     IncidentClosed,
     ResponderChanged,
+    ResponderGone,
     SendReceipt,
     SendReply,
 )
@@ -67,6 +76,7 @@ log = logging.getLogger("ansim.core.publisher")
 STATE_CHUNK = 32  # incident states computed together, between two looks at the budget
 CAMERA_INTERVAL_S = 1.0  # a district's changed pages go out at most this often
 CLOSED_INTERVAL_S = 1.0  # the closed list goes out at most this often
+UNKNOWN = "unknown"  # the district of what is outside every district: the home partition's
 
 
 @dataclass
@@ -107,11 +117,11 @@ class Dirty:
     cameras: dict[str, set[str]] = field(default_factory=dict)
     responders: set[str] = field(default_factory=set)
     closed_list: bool = False  # the list of recently closed incidents is due
+    gone: set[tuple[str, str]] = field(default_factory=set)  # (unit, old home): ResponderGone
 
     def __bool__(self) -> bool:
-        return bool(
-            self.incidents or self.closed or self.districts or self.responders or self.closed_list
-        )
+        return any((self.incidents, self.closed, self.districts, self.responders,
+                    self.closed_list, self.gone))  # fmt: skip
 
 
 @dataclass
@@ -140,6 +150,8 @@ def sort_effects(effects: Iterable[Effect], dirty: Dirty, outbox: Outbox) -> Non
                 dirty.cameras.setdefault(effect.district, set()).add(effect.camera_id)
             case ResponderChanged():
                 dirty.responders.add(effect.responder_id)
+            case ResponderGone():
+                dirty.gone.add((effect.responder_id, effect.home))
             case SendReply():
                 outbox.replies.append(effect.reply)
             case SendReceipt():
@@ -222,19 +234,23 @@ async def publish_state(
     for incident_id in dirty.closed:
         if (topic := _incident_topic(engine, incident_id)) is not None:
             items.append((topic, b"", True))
+    scope = _scope(engine)
     cams = _camera_state(engine)
     for district in dirty.districts:
-        cams.wait(district, dirty.cameras.get(district))
+        if scope.publishes("camera pages", district):
+            cams.wait(district, dirty.cameras.get(district))
     # A budget means the core's regular tick: changed pages wait out the interval. Without
     # one (the shutdown flush, tests) everything goes now; a whole district (after a start,
     # a reconnect or a failed publish) never waits.
     taken = cams.take(now, throttle=budget_s is not None)
     for district, changed in taken:
         items += camera_pages(engine, district, now, changed)
+    gone, scope.gone = scope.gone | dirty.gone, set()
+    items += _gone_units(engine, gone)
     for responder_id in dirty.responders:
         home = engine.responder_home(responder_id)
-        if home is None:
-            continue
+        if home is None or not engine.ctx.own_unit(responder_id):
+            continue  # a neighbour's (context, or borrowed): its owner publishes it
         if topic := topic_or_skip("responder", topics.state_responder, home, responder_id):
             items.append((topic, encode(engine.responder_state(responder_id)), True))
     closed = _closed_state(engine)
@@ -251,6 +267,7 @@ async def publish_state(
         for district, _ in taken:
             cams.wait(district, None)  # which pages got out is unknown: all of them again
         closed.due = closed.due or closed_taken
+        scope.gone |= gone  # not in ``Dirty`` (the core merges back what it knows of)
         raise
     return len(items)
 
@@ -307,8 +324,14 @@ class _ClosedState:
         return True
 
     def lists(self, engine: Engine, now: float) -> list[tuple[str, bytes, bool]]:
-        """Each home district's list, and an empty one where the last list was not."""
-        lists = engine.closed_lists(now)
+        """Each home district's list, and an empty one where the last list was not.
+
+        Only the partition's own districts' (``_Scope``): another core publishes the
+        list of a district it owns, and one list per topic must hold all of it."""
+        scope = _scope(engine)
+        lists = {
+            d: x for d, x in engine.closed_lists(now).items() if scope.publishes("closed list", d)
+        }
         empty = ClosedList(ts=now)
         self.expires_at = min((expires_at(x) for x in lists.values()), default=math.inf)
         items: list[tuple[str, bytes, bool]] = []
@@ -320,34 +343,75 @@ class _ClosedState:
         return items
 
 
+@dataclass
+class _Scope:
+    """Whose camera pages and closed lists this core publishes: its partition's districts
+    (empty: all), and ``unknown`` if it is the home partition's (not told: as before)."""
+
+    districts: frozenset[str]
+    partition: str
+    unknown: bool = True
+    withheld: set[tuple[str, str]] = field(default_factory=set)  # (what, district) logged
+    # Units now another partition's whose old state topic is not cleared yet: (id, home).
+    gone: set[tuple[str, str]] = field(default_factory=set)
+
+    def publishes(self, what: str, district: str) -> bool:
+        if not self.districts or district in self.districts:
+            return True
+        if district == UNKNOWN and self.unknown:
+            return True
+        if (what, district) not in self.withheld:  # once: it is withheld at every tick
+            self.withheld.add((what, district))
+            log.warning(
+                "%s of %s not published here: %s is not a district of partition %s%s",
+                what, district, district, self.partition,
+                "" if district == UNKNOWN else " (its own partition's core publishes it)",
+            )  # fmt: skip
+        return False
+
+
+def scope_publication(engine: Engine, *, home: bool) -> None:
+    """Whether ``engine`` is the home partition's, which alone publishes ``unknown``'s."""
+    _scope(engine).unknown = home
+
+
+def _gone_units(engine: Engine, gone: set[tuple[str, str]]) -> list[tuple[str, bytes, bool]]:
+    """Clear the old state topics of units now another partition's (not of one that is
+    this partition's again, under that home)."""
+    items: list[tuple[str, bytes, bool]] = []
+    for responder_id, home in sorted(gone):
+        if engine.ctx.own_unit(responder_id) and engine.responder_home(responder_id) == home:
+            continue
+        if topic := topic_or_skip("responder", topics.state_responder, home, responder_id):
+            items.append((topic, b"", True))
+    return items
+
+
 # Keyed weakly by the engine, so a rebuilt engine starts afresh (and publishes all).
 _CAMERA_STATES: weakref.WeakKeyDictionary[Engine, _CameraState] = weakref.WeakKeyDictionary()
-
-
-def _camera_state(engine: Engine) -> _CameraState:
-    state = _CAMERA_STATES.get(engine)
-    if state is None:
-        state = _CAMERA_STATES[engine] = _CameraState()
-    return state
-
-
 _CLOSED_STATES: weakref.WeakKeyDictionary[Engine, _ClosedState] = weakref.WeakKeyDictionary()
 # The P1 incidents waiting to be published, ahead of the backlog (publish_state).
 _URGENT: weakref.WeakKeyDictionary[Engine, OrderedDict[str, None]] = weakref.WeakKeyDictionary()
+_SCOPES: weakref.WeakKeyDictionary[Engine, _Scope] = weakref.WeakKeyDictionary()
 
 
-def _urgent_queue(engine: Engine) -> OrderedDict[str, None]:
-    queue = _URGENT.get(engine)
-    if queue is None:
-        queue = _URGENT[engine] = OrderedDict()
-    return queue
+def _camera_state(engine: Engine) -> _CameraState:
+    return _CAMERA_STATES.setdefault(engine, _CameraState())
 
 
 def _closed_state(engine: Engine) -> _ClosedState:
-    state = _CLOSED_STATES.get(engine)
-    if state is None:
-        state = _CLOSED_STATES[engine] = _ClosedState()
-    return state
+    return _CLOSED_STATES.setdefault(engine, _ClosedState())
+
+
+def _urgent_queue(engine: Engine) -> OrderedDict[str, None]:
+    return _URGENT.setdefault(engine, OrderedDict())
+
+
+def _scope(engine: Engine) -> _Scope:
+    scope = _SCOPES.get(engine)
+    if scope is None:
+        scope = _SCOPES[engine] = _Scope(engine.settings.districts, engine.settings.partition)
+    return scope
 
 
 def _incident_topic(engine: Engine, incident_id: str) -> str | None:

@@ -36,6 +36,7 @@ from console.core.publisher import (
     publish_shift,
     publish_state,
     publish_summary,
+    scope_publication,
     sort_effects,
 )
 from console.core.rebuild import TICK_KEY, guarded, rebuild
@@ -77,6 +78,8 @@ class Core:
             cfg, journal, shelter_source.load(cfg), reader=self.reader
         )
         self.wiring = PartitionWiring(cfg, self.client_id, self.engine.ctx.district_map)
+        # Only the home partition's core publishes the district "unknown"'s lists and pages.
+        scope_publication(self.engine, home=self.wiring.home)
         # Ownership and plausibility refusals are known before journaling: dead letters.
         # In a partitioned city, what comes without a district is placed first.
         placer = self.wiring.placed_elsewhere if self.wiring.partitions.configured else None

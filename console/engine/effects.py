@@ -41,6 +41,16 @@ class ResponderChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class ResponderGone:
+    """The unit is now another partition's (reported into its district): clear its
+    retained state under ``home``, the home district it was published under here. Its
+    new owner publishes it under its own district (docs/partitions.md)."""
+
+    responder_id: str
+    home: str
+
+
+@dataclass(frozen=True, slots=True)
 class SendReply:
     """The one answer to one operator command."""
 
@@ -102,6 +112,7 @@ Effect = (
     | IncidentClosed
     | CameraChanged
     | ResponderChanged
+    | ResponderGone
     | SendReply
     | SendReceipt
     | Escalated
@@ -122,6 +133,7 @@ __all__ = [
     "PersonalDataRedacted",
     "Rejected",
     "ResponderChanged",
+    "ResponderGone",
     "SendReceipt",
     "SendReply",
 ]

@@ -16,12 +16,19 @@ the border, docs/partitions.md) is tracked for the recommendations only: its pos
 are kept and it is ranked like any other (marked with its home), but it is never
 published here (its state topic is its owner's), its reports never change its
 assignment (its owner decides) and they are not counted in ``events_total``.
+
+A unit whose reports come into another partition's district than before changes hands:
+its home becomes that district (a neighbour's unit is recommended with its owner's
+district, where a dispatch asks for it). Leaving this partition, its retained state
+under its old home is cleared (``ResponderGone``: its new owner publishes it); coming
+(back) into it, it is published under its new home. Either way the lists recommending
+it are republished, marked with its home or no longer.
 """
 
 from __future__ import annotations
 
 from console.engine.context import Context
-from console.engine.effects import Effect, IncidentChanged, ResponderChanged
+from console.engine.effects import Effect, IncidentChanged, ResponderChanged, ResponderGone
 from console.engine.eta_rank import EtaRanker, Ranked
 from console.engine.incidents import CORE, arm_sla, has_position, record_history
 from console.engine.model import Incident, Responder
@@ -55,6 +62,7 @@ class Responders:
         fix_ts = min(ev.ts, now)
         resp = st.responders.get(ev.responder_id)
         home = resp.home if resp is not None else ev.district or self.ctx.district(ev.lat, ev.lon)
+        was_own = self.ctx.own_unit(ev.responder_id)
         own = self.ctx.reported_into(st.border_units, ev.responder_id, ev.district)
         effects: list[Effect] = []
         if own:  # a neighbour's unit is its owner's to count and to publish
@@ -77,6 +85,8 @@ class Responders:
             self.changed(resp, now, None, effects)
             return effects
         before = self.before(resp, now)
+        if own is not was_own and ev.district:
+            self._changed_hands(resp, ev.district, own, now, effects)
         resp.kind = ev.kind
         self._move(resp, ev, fix_ts, now, effects)
         resp.last_seen = max(resp.last_seen, now)
@@ -92,6 +102,30 @@ class Responders:
                 resp.status_since = now
         self.changed(resp, now, before, effects)
         return effects
+
+    def _changed_hands(
+        self, resp: Responder, district: str, own: bool, now: float, effects: list[Effect]
+    ) -> None:
+        """``resp`` is reported into ``district``, of another partition than its home's
+        (``own``: of this one, again): its home is that district now."""
+        # The topic it was published under (``Engine.responder_home``), before it moves.
+        old = resp.home or self.ctx.district(resp.lat, resp.lon)
+        resp.home = district
+        if not own:
+            # Its state topic here would stay retained, frozen, beside its new owner's.
+            effects.append(ResponderGone(resp.id, old))
+            inc = self._incident_of(resp)
+            if inc is not None:
+                # Still listed on the incident, but its reports no longer move it here.
+                why = f"{resp.id} now reports into {district}, another partition's district"
+                record_history(inc, now, CORE, "unit transferred", why)
+                effects.append(IncidentChanged(inc.id))
+        # Every list showing it shows it as the wrong partition's (``Recommendation.home``).
+        listing = self.ctx.watch.stale_due(lambda unit: unit == resp.id)
+        effects += [IncidentChanged(i) for i in listing]
+
+    def _incident_of(self, resp: Responder) -> Incident | None:
+        return self.st.incidents.get(resp.incident_id) if resp.incident_id is not None else None
 
     def _follow_assignment(
         self, resp: Responder, status: ResponderStatus, now: float, effects: list[Effect]
