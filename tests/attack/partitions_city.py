@@ -29,7 +29,7 @@ from console.engine.partitions import Partitions
 from protocols import codec, topics
 from protocols.schemas import DistrictCameras, IncidentState, Reply, ResponderState, Summary
 from tests.attack.city import wait
-from tests.partitioned import NORTH, SOUTH
+from tests.partitioned import NORTH, SOUTH, owners
 from tests.processes import AnsimProcess, write_config
 from tests.secure_broker import DEPLOY, Client, DeployBroker
 
@@ -99,6 +99,17 @@ VICTIMS = {
 }  # fmt: skip
 
 
+# A city of several partitions names its owners (first come is refused at load).
+OWNED = owners(
+    cameras={
+        VICTIM: ["cam-v?", f"cam-marker-{VICTIM}-*"],
+        ATTACKER: ["cam-m?", "cam-level-*", "cam-u1", "cam-atl", f"cam-marker-{ATTACKER}-*", "c-*"],
+    },
+    responders={VICTIM: ["unit-v?"], ATTACKER: ["unit-m?", "unit-x?", "u-*"]},
+    senders={VICTIM: ["police@seoul.go.kr"]},
+)
+
+
 class PartitionedCity:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -139,6 +150,7 @@ class PartitionedCity:
             journal={"path": str(self.workdir / "journal-{partition}.db"), "batch_max": 200},
             partitions={"north": NORTH, "south": SOUTH},
             roles={SEAT: "operator"},
+            **OWNED,
         )  # fmt: skip
 
     # --- processes ------------------------------------------------------------------
@@ -457,9 +469,3 @@ def works_today(reason: str) -> pytest.MarkDecorator:
 
 def raised_by(city: PartitionedCity, devices: tuple[str, ...]) -> list[IncidentState]:
     return [s for _, s in incidents(city.retained()).values() if s.source in devices]
-
-
-def answer(city: PartitionedCity, incident_id: str) -> tuple[str, ...] | str:
-    """What a borrowing incident holds once the owner answered: its units, or the refusal."""
-    found = incidents(city.retained())[incident_id][1]
-    return found.responders or found.alert

@@ -4,8 +4,8 @@ cores on the deploy/ Mosquitto, a victim with an SOS, a camera and a unit in eac
 cores up, the victim's state unchanged in either partition, every refusal a dead letter
 with its reason in each partition that read it, every SOS journaled by one partition.
 
-``works_today`` marks attacks that succeed today (xfail, strict); they change the
-victim's state, so they come last, and the final test checks what must hold anyway.
+``works_today`` marks attacks that still succeed (xfail, strict; the limits stated in
+docs/partitions.md); the final test checks what must hold anyway.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from tests.attack.partitions_city import (
     PartitionedCity,
     after_each,
     alert,
-    answer,
     camera,
     cameras,
     cctv,
@@ -177,7 +176,7 @@ def test_05_the_victims_ids_are_refused_by_every_core_that_knows_them(
     pcity.send_as(A, kind, {**message, "ts": time.time()}, district)
     assert refused_since(pcity, before) == {p: int(p in refusers) for p in PARTS}
     for p in refusers:
-        assert f"belongs to source {VICTIM}" in pcity.dead(p)[-1][1]
+        assert f"is reported by {VICTIM} ([owners] configuration)" in pcity.dead(p)[-1][1]
     after_each(pcity, victim)
 
 
@@ -266,11 +265,6 @@ def test_08_a_flood_without_districts_is_taken_by_exactly_one_core(
     after_each(pcity, victim)
 
 
-@works_today(
-    "F3: a message refused before it is placed (undecodable, unknown kind, SOS source"
-    " mismatch, unknown payload district) is dead-lettered by both cores; only the home"
-    " partition should (console/core/ingest.py, Reader.read)",
-)
 def test_09_a_refusal_before_placement_is_one_dead_letter_in_the_home_partition(
     pcity: PartitionedCity, victim: dict[str, Any]
 ) -> None:
@@ -284,11 +278,6 @@ def test_09_a_refusal_before_placement_is_one_dead_letter_in_the_home_partition(
     assert refused == {"north": 4, "south": 0}
 
 
-@works_today(
-    "F4: docs/partitions.md says a position outside every district is the home"
-    " partition's; district_of_message places it in the nearest district"
-    " (console/engine/partitions.py)",
-)
 def test_10_a_position_outside_the_service_area_is_the_home_partitions(
     pcity: PartitionedCity, victim: dict[str, Any]
 ) -> None:
@@ -328,11 +317,6 @@ def test_12_an_alarm_resent_from_across_the_river_is_one_incident(
     assert len(taken_by(pcity, "m-r1.")) == 1, taken_by(pcity, "m-r1.")
 
 
-@works_today(
-    "F1: an SOS published into a district topic is taken by that district's core"
-    " wherever it is: the south opens an incident homed in the north's Mapo-gu"
-    " (console/core/ingest.py, read: a district level is for cameras and units only)",
-)
 def test_13_an_sos_published_into_a_district_is_no_incident_of_another_partitions_district(
     pcity: PartitionedCity, victim: dict[str, Any]
 ) -> None:
@@ -349,10 +333,6 @@ def test_13_an_sos_published_into_a_district_is_no_incident_of_another_partition
     assert misplaced() == []
 
 
-@works_today(
-    "F7: two cores publish the retained state/closed/Mapo-gu (after F1), each"
-    " overwriting the other's list of recently closed incidents",
-)
 def test_14_a_districts_closed_list_keeps_every_closed_incident(
     pcity: PartitionedCity, victim: dict[str, Any]
 ) -> None:
@@ -389,11 +369,6 @@ def test_15_a_positionless_cctv_event_reaches_its_cameras_core(
     assert taken_by(pcity, "ev-u1.") == ["south"], {p: pcity.dead(p)[-1:] for p in PARTS}
 
 
-@works_today(
-    "F10: a camera naming a district the city lacks is placed in the home partition,"
-    " registered by its position in Yeongdeungpo-gu, and the north's page for it replaces"
-    " the south's retained camera page (console/engine/partitions.py, district_of_message)",
-)
 def test_16_a_camera_naming_no_district_of_the_city_cannot_blank_a_neighbours_page(
     pcity: PartitionedCity, victim: dict[str, Any]
 ) -> None:
@@ -405,10 +380,6 @@ def test_16_a_camera_naming_no_district_of_the_city_cannot_blank_a_neighbours_pa
     assert cameras(state, "cam-vs"), "the victim's camera vanished from the city's view"
 
 
-@works_today(
-    "F5: owners are first come per partition: the south, which never heard of the"
-    " north's unit-vn, gives that id to the attacker; the city seat sees two unit-vn",
-)
 def test_17_a_unit_id_of_one_partition_cannot_be_claimed_in_the_other(
     pcity: PartitionedCity, victim: dict[str, Any]
 ) -> None:
@@ -421,10 +392,6 @@ def test_17_a_unit_id_of_one_partition_cannot_be_claimed_in_the_other(
     ]
 
 
-@works_today(
-    "F11 (F5 for CAP): the south never heard the victim's CAP sender, so the"
-    " attacker's alert as that sender is first come there: a public alert it may not raise",
-)
 def test_17b_a_cap_sender_of_one_partition_cannot_be_spoken_for_in_the_other(
     pcity: PartitionedCity, victim: dict[str, Any]
 ) -> None:
@@ -436,37 +403,28 @@ def test_17b_a_cap_sender_of_one_partition_cannot_be_spoken_for_in_the_other(
     assert refused_since(pcity, before) == {"north": 1, "south": 1}, "spoke for the sender"
 
 
-@works_today(
-    "F6: the north ranks the attacker's unit-vs (11 m away, home Yeongdeungpo-gu)"
-    " and asks the south to lend unit-vs: the south lends the victim's unit-vs of Guro-gu,"
-    " 7 km away (console/engine/lending.py: the LEND should name the home it asks for)",
-)
-def test_18_a_lend_is_of_the_unit_the_borrower_ranked(
+def test_18_the_victims_unit_id_is_never_ranked_from_the_attackers_reports(
     pcity: PartitionedCity, victim: dict[str, Any]
 ) -> None:
+    """F6 was: the north ranked the attacker's unit-vs 11 m from the victim's SOS, and
+    its LEND got the victim's real unit-vs of Guro-gu, 7 km away. Owners are named in a
+    city of partitions, so both cores refuse the report (and a LEND names the source it
+    ranked: tests/engine/test_lending_source.py)."""
     north_id = victim["north incident"][0]
     near = (NORTH_BANK[0] - 0.0001, NORTH_BANK[1])  # 11 m from the victim's SOS
     before = pcity.refusal_counts()
     pcity.send_as(A, "responder", unit("unit-vs", near), "Yeongdeungpo-gu")
-    assert refused_since(pcity, before) == {"north": 0, "south": 1}
+    assert refused_since(pcity, before) == {"north": 1, "south": 1}
 
     def ranked() -> bool:
         found = incidents(pcity.retained())[north_id][1]
         return "unit-vs" in [r.responder_id for r in found.recommended]
 
-    wait(ranked, "the north to rank the attacker's unit-vs for the victim's SOS", timeout_s=8)
-    reply = command(pcity, "north", action="dispatch", incident_id=north_id,
-                    responder_id="unit-vs")  # fmt: skip
-    assert reply.ok, reply.reason  # asked of the south; its answer follows
-    wait(lambda: bool(answer(pcity, north_id)), "the south's answer")
+    assert not settle(ranked)
     ((_, real),) = units(pcity.retained(), "unit-vs")
     assert (real.status, real.incident_id) == (ResponderStatus.AVAILABLE, None), real
 
 
-@works_today(
-    "F9: a unit reported into another partition's district becomes a neighbour's"
-    " there, but its old partition leaves its retained state behind, frozen",
-)
 def test_19_a_unit_that_changes_partition_leaves_no_stale_state(
     pcity: PartitionedCity, victim: dict[str, Any]
 ) -> None:
