@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from hypothesis import HealthCheck, Phase, settings
 
 from protocols import codec, topics
 from protocols.schemas import DistrictCameras, IncidentState, ResponderState, Summary
@@ -29,6 +30,25 @@ VICTIM, ATTACKER = "cam-1", "cam-2"
 CITY_HALL = (37.5663, 126.9779)
 VICTIM_DEVICE, VICTIM_CAMERA, VICTIM_UNIT = "phone-victim", "cam-victim", "unit-victim"
 SENDER = "police@seoul.go.kr"  # the CAP sender the victim speaks for
+
+
+# The Hypothesis profile of the live suites: each example goes through a real broker and
+# core, so shrinking one would take minutes (the failing example is printed whole).
+LIVE_EXAMPLES = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                           HealthCheck.data_too_large],
+)  # fmt: skip
+
+
+def account(broker: DeployBroker, user: str) -> Client:
+    """A connection as ``user`` with its own password (the broker allows one per account)."""
+    return Client(
+        broker, user, username=user, password=broker.passwords[user], tls=False
+    ).connected()
 
 
 def wait(predicate: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
@@ -109,10 +129,7 @@ class City:
     def client(self, user: str) -> Client:
         """One connection per account (the broker allows no more): made once, reused."""
         if user not in self._clients:
-            self._clients[user] = Client(
-                self.broker, user, username=user, password=self.broker.passwords[user],
-                tls=False,
-            ).connected()  # fmt: skip
+            self._clients[user] = account(self.broker, user)
         return self._clients[user]
 
     def send(self, user: str, topic: str, payload: bytes) -> None:
@@ -202,7 +219,7 @@ class City:
         ).connected()  # fmt: skip
         try:
             probe.subscribe(topics.STATE_ALL)
-            found = {}
+            found: dict[str, Any] = {}
             while True:  # the retained picture, until live traffic or a quiet moment
                 try:
                     message = probe.inbox.get(timeout=0.4)

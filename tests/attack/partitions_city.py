@@ -28,7 +28,7 @@ from console.engine.districts import DistrictMap
 from console.engine.partitions import Partitions
 from protocols import codec, topics
 from protocols.schemas import DistrictCameras, IncidentState, Reply, ResponderState, Summary
-from tests.attack.city import wait
+from tests.attack.city import account, wait
 from tests.partitioned import NORTH, SOUTH, owners
 from tests.processes import AnsimProcess, write_config
 from tests.secure_broker import DEPLOY, Client, DeployBroker
@@ -188,10 +188,7 @@ class PartitionedCity:
 
     def client(self, user: str) -> Client:
         if user not in self._clients:
-            self._clients[user] = Client(
-                self.broker, user, username=user, password=self.broker.passwords[user],
-                tls=False,
-            ).connected()  # fmt: skip
+            self._clients[user] = account(self.broker, user)
         return self._clients[user]
 
     def publish(self, user: str, topic: str, payload: bytes) -> str:

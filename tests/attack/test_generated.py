@@ -15,13 +15,14 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from protocols import topics
 from tests.attack.city import (
     ATTACKER,
     CITY_HALL,
+    LIVE_EXAMPLES,
     SENDER,
     VICTIM_CAMERA,
     VICTIM_DEVICE,
@@ -116,16 +117,7 @@ def _encode(message: dict[str, Any], as_json: bool) -> bytes:
     return payload
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,
-    # Each example goes through a real broker and core: shrinking one would take minutes,
-    # and the failing example is printed whole.
-    phases=(Phase.explicit, Phase.reuse, Phase.generate),
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                           HealthCheck.data_too_large],
-)  # fmt: skip
+@LIVE_EXAMPLES
 @given(st.lists(hostile_message(), min_size=1, max_size=6))
 def test_hostile_messages_change_nothing_of_anyone_else(
     city: City, victim: dict[str, Any], messages: list[tuple[str, bytes]]

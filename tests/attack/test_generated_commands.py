@@ -23,13 +23,13 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from console.core.ingest import Accepted, read
 from protocols import topics
 from protocols.schemas import MAX_TIMESTAMP, Action, Command
-from tests.attack.city import VICTIM_UNIT, City
+from tests.attack.city import LIVE_EXAMPLES, VICTIM_UNIT, City
 from tests.attack.operators import (
     OBSERVER,
     OPERATOR,
@@ -127,16 +127,7 @@ def op2(city: City) -> Iterator[Seat]:
         yield seat
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,
-    # Each example goes through a real broker and core: shrinking one would take minutes,
-    # and the failing example is printed whole.
-    phases=(Phase.explicit, Phase.reuse, Phase.generate),
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                           HealthCheck.data_too_large],
-)  # fmt: skip
+@LIVE_EXAMPLES
 @given(st.lists(hostile_command(), min_size=1, max_size=5))
 def test_hostile_commands_change_nothing_of_anyone_else(
     city: City,
