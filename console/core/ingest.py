@@ -22,6 +22,7 @@ import msgspec
 
 from console.config import Config
 from console.core.foreign import NOT_PLAUSIBLE, ForeignAdapters, ForeignMessage
+from console.core.placement_memory import Holdings, holdings_of
 from console.engine.partitions import district_of_message
 from console.journal.store import RecordKind
 from protocols import codec, topics
@@ -94,9 +95,18 @@ class Elsewhere:
 class Placer(Protocol):
     """Whether a message published without a district is this core's (None: it is).
 
-    ``message=None``: one refused before it could be placed (the home partition's)."""
+    ``message=None``: one refused before it could be placed (the home partition's).
+    ``source`` is the topic's, ``now`` the receive time, ``holdings`` what this core's
+    journal holds (console.core.partition_wiring, console.core.placement_memory)."""
 
-    def __call__(self, message: object) -> str | None: ...
+    def __call__(
+        self,
+        message: object,
+        *,
+        source: str = "",
+        now: float = 0.0,
+        holdings: Holdings | None = None,
+    ) -> str | None: ...
 
 
 class Judge(Protocol):
@@ -202,6 +212,7 @@ class Reader:
         self.foreign = ForeignAdapters(cfg)
         self.judge = judge
         self.placer: Placer | None = None
+        self.holdings: Holdings | None = None
         self.districts = frozenset(d.name for d in cfg.city.districts)
         self.district_map = cfg.city.district_map()
 
@@ -212,6 +223,7 @@ class Reader:
         was this partition's when it came)."""
         self.judge = judge
         self.placer = placer
+        self.holdings = holdings_of(judge)
 
     def subscriptions(self) -> list[str]:
         """The foreign topic filters the core must subscribe to (empty: none enabled)."""
@@ -237,7 +249,9 @@ class Reader:
                     and result.district is None
                     and not isinstance(result.message, Reply)
                 ):
-                    elsewhere = self.placer(result.message)
+                    elsewhere = self.placer(
+                        result.message, source=result.source, now=now, holdings=self.holdings
+                    )
                     if elsewhere is not None:
                         return Elsewhere(elsewhere)
                 placed = True
@@ -268,9 +282,11 @@ class Reader:
     ) -> Accepted | Adapted | Refused:
         """What the source must do about a CCTV event the home partition could not place.
 
-        An event with neither district nor position is the home partition's, whose core
-        never heard of a camera that was placed in another partition by its position
-        (docs/partitions.md, "Placement"): only the source can fix that."""
+        An event with neither district nor position goes where its camera's named owner
+        placed it by a report without a district, as every core remembers since it started
+        (console.core.placement_memory); else it is the home partition's, whose core may
+        never have heard of the camera (docs/partitions.md, "Placement"): only the source
+        can fix that for good."""
         if (
             self.placer is None
             or not isinstance(result, Refused)
@@ -283,9 +299,10 @@ class Reader:
         ):
             return result
         hint = (
-            "; an event with neither district nor position goes to the home partition:"
-            " publish the camera into its district (and its events with it), or give each"
-            " event lat and lon"
+            "; an event with neither district nor position goes to the partition its camera"
+            " was placed in by a report without a district from its [owners] source, when"
+            " the cores remember one, else to the home partition: publish the camera into"
+            " its district (and its events with it), or give each event lat and lon"
         )
         return Refused((result.reason + hint)[:500])
 

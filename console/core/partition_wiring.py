@@ -1,5 +1,7 @@
 """A core's place in a partitioned city: what it subscribes to, which messages published
-without a district are its own, and where its LEND and RETURN go (docs/partitions.md).
+without a district are its own (by their district, and by what every core remembers of
+the same stream: console.core.placement_memory), and where its LEND and RETURN go
+(docs/partitions.md).
 
 An unpartitioned city is one partition, ``city``: its core reads every raw topic, with or
 without a district, and nothing is ever placed elsewhere.
@@ -10,9 +12,10 @@ from __future__ import annotations
 import msgspec
 
 from console.config import Config
+from console.core.placement_memory import Holdings, PlacementMemory
 from console.engine.districts import DistrictMap
 from console.engine.effects import AskPartition
-from console.engine.partitions import district_of_message
+from console.engine.trust import Registry
 from protocols import topics
 from protocols.schemas import Command
 
@@ -26,15 +29,25 @@ class PartitionWiring:
         self.partitions = cfg.partition_map()
         self.districts = self.partitions.districts_of(self.partition)
         self.home = self.partition == self.partitions.home
+        # Every core reads [owners] alike: only a camera's named owner moves the memory.
+        self.memory = PlacementMemory(district_map, Registry(cfg.owners.cameras))
 
-    def placed_elsewhere(self, message: object) -> str | None:
-        """None if a message published without a district is this partition's, else the
-        district that makes it another's. ``message=None`` (refused before it could be
-        placed) is the home partition's, like a message nothing places."""
-        district = district_of_message(message, self.district_map)
-        if self.partitions.owner(district) == self.partition:
+    def placed_elsewhere(
+        self,
+        message: object,
+        *,
+        source: str = "",
+        now: float = 0.0,
+        holdings: Holdings | None = None,
+    ) -> str | None:
+        """None if a message published without a district (by ``source``, at ``now``) is
+        this partition's, else the district that makes it another's. ``message=None``
+        (refused before it could be placed) is the home partition's, like a message nothing
+        places. ``holdings``: what this core's journal holds, which is its own."""
+        placed = self.memory.place(message, source, now, holdings)
+        if placed.held or self.partitions.owner(placed.district) == self.partition:
             return None
-        return district or "unknown"
+        return placed.district or "unknown"
 
     def subscriptions(self, foreign: list[str]) -> list[tuple[str, int]]:
         """The raw topics of this partition's districts (every one, unpartitioned), what
