@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import pytest
 
 from console import config as config_module
 from console.engine.districts import DistrictMap
@@ -457,11 +456,6 @@ def settle(predicate: Callable[[], bool], seconds: float = 3.0) -> bool:
 
 def sos_keys(city: PartitionedCity, partition: str) -> list[str]:
     return sorted(k for _, k in city.events(partition, '"alarm_id"') if k.startswith("sos:"))
-
-
-def works_today(reason: str) -> pytest.MarkDecorator:
-    """An attack that succeeds today (xfail, strict): its reason names the finding."""
-    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)
 
 
 def raised_by(city: PartitionedCity, devices: tuple[str, ...]) -> list[IncidentState]:

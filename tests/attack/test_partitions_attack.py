@@ -4,8 +4,9 @@ cores on the deploy/ Mosquitto, a victim with an SOS, a camera and a unit in eac
 cores up, the victim's state unchanged in either partition, every refusal a dead letter
 with its reason in each partition that read it, every SOS journaled by one partition.
 
-``works_today`` marks attacks that still succeed (xfail, strict; the limits stated in
-docs/partitions.md); the final test checks what must hold anyway.
+The attacks from test 12 on once worked (each a finding of docs/partitions.md's
+history); they change something, so they come last, and the final tests check what
+must hold after all of them: both cores restart, and a fresh city-wide console renders.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ from tests.attack.partitions_city import (
     unit,
     units,
     victim_now,
-    works_today,
 )
+from tests.attack.partitions_console import city_console_screens
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -301,13 +302,9 @@ def test_11_each_core_restarts_on_its_journal_and_nothing_changed(
     assert {p: sos_keys(pcity, p) for p in PARTS} == keys
 
 
-# --- attacks that work today: each changes something, so they come last ---------------
+# --- attacks that once worked: each changes something, so they come last -------------
 
 
-@works_today(
-    "F2: a resend of one alarm whose fix crossed into the other partition is"
-    " journaled by both cores: two incidents, two receipts (placement is per message)",
-)
 def test_12_an_alarm_resent_from_across_the_river_is_one_incident(
     pcity: PartitionedCity, victim: dict[str, Any]
 ) -> None:
@@ -356,10 +353,6 @@ def test_14_a_districts_closed_list_keeps_every_closed_incident(
     assert {i.id for i in mine} <= listed(), (mine, listed())
 
 
-@works_today(
-    "F8: a CCTV event with neither district nor position is placed in the home"
-    " partition, which refuses it; the south, which placed its camera, never sees it",
-)
 def test_15_a_positionless_cctv_event_reaches_its_cameras_core(
     pcity: PartitionedCity, victim: dict[str, Any]
 ) -> None:
@@ -451,3 +444,12 @@ def test_20_after_everything_both_cores_restart_and_the_victims_sos_are_theirs(
         assert f"sos:{VICTIM}:v-{p}" in sos_keys(pcity, p)
         assert all(reason.strip() for _, reason in pcity.dead(p))
     assert pcity.refusal_counts() == counts
+
+
+def test_21_a_fresh_city_wide_console_renders_what_is_left(
+    pcity: PartitionedCity, victim: dict[str, Any]
+) -> None:
+    screens = city_console_screens(pcity, [victim[f"{p} incident"][0] for p in PARTS])
+    for screen in screens:  # SVG text: an escape that reached the terminal stands in it
+        assert "\x1b" not in screen and "\x07" not in screen
+    assert all(pcity.alive(p) for p in PARTS)
