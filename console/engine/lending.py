@@ -29,14 +29,12 @@ from typing import Final
 from console.engine.context import Context
 from console.engine.effects import AskPartition, Effect, IncidentChanged, ResponderChanged
 from console.engine.incidents import record_history
-from console.engine.model import Incident, Responder
+from console.engine.model import BORROWED, CORE_PREFIX, Incident, Responder
 from console.engine.responders import Responders
 from protocols.schemas import Action, Command, IncidentStatus, Reply, ResponderStatus
 
-CORE_PREFIX: Final = "ansim-core"
 # The commands one partition's core sends another's (never an operator's).
 CORE_ACTIONS: Final = frozenset({Action.LEND, Action.RETURN})
-BORROWED: Final = "borrowed"  # the assigned_by of a unit lent to this core's incident
 
 
 class LendRefused(Exception):

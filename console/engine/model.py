@@ -8,6 +8,8 @@ engine uses as a FIFO (recent replies, alarm ids, unacknowledged incidents).
 
 from __future__ import annotations
 
+from typing import Final
+
 from msgspec import Struct, field
 
 from protocols.schemas import (
@@ -106,6 +108,13 @@ class Camera(Struct, kw_only=True):
     last_seen: float = 0.0
     # Open incidents holding a live CCTV event of this camera: status "alarm".
     alarms: list[str] = field(default_factory=list)
+
+
+# ``Responder.assigned_by`` of a unit across a partition border: an operator id with this
+# prefix is a core's (the owner lent the unit to that core's incident), and BORROWED marks
+# a neighbour's unit lent to this core's incident (console.engine.lending).
+CORE_PREFIX: Final = "ansim-core"
+BORROWED: Final = "borrowed"
 
 
 class Responder(Struct, kw_only=True):

@@ -15,7 +15,10 @@ A unit reported into another partition's district (its topic's: its home, read a
 the border, docs/partitions.md) is tracked for the recommendations only: its position and status
 are kept and it is ranked like any other (marked with its home), but it is never
 published here (its state topic is its owner's), its reports never change its
-assignment (its owner decides) and they are not counted in ``events_total``.
+assignment (its owner decides), except that a unit lent to one of our incidents moves
+that incident as an own unit would, and they are not counted in ``events_total``. On the
+owner's side a lent unit stays lent to the other core's incident, which it cannot see,
+until the unit reports itself done or that core gives it back.
 
 A unit whose reports come into another partition's district than before changes hands:
 its home becomes that district (a neighbour's unit is recommended with its owner's
@@ -31,7 +34,7 @@ from console.engine.context import Context
 from console.engine.effects import Effect, IncidentChanged, ResponderChanged, ResponderGone
 from console.engine.eta_rank import EtaRanker, Ranked
 from console.engine.incidents import CORE, arm_sla, has_position, record_history
-from console.engine.model import Incident, Responder
+from console.engine.model import BORROWED, CORE_PREFIX, Incident, Responder
 from console.engine.trust import Trust
 from protocols.schemas import (
     IncidentStatus,
@@ -94,8 +97,9 @@ class Responders:
             resp.name = ev.name
         if not ev.position_only:
             # A bare fix (OwnTracks) leaves the status and the assignment as they are; a
-            # neighbour's unit's assignment is its owner's to change.
-            if own:
+            # neighbour's unit's assignment is its owner's to change, except that a unit
+            # lent to one of ours moves our incident (on scene, done) as an own one would.
+            if own or resp.assigned_by == BORROWED:
                 self._follow_assignment(resp, ev.status, now, effects)
             if ev.status is not resp.status:
                 resp.status = ev.status
@@ -134,7 +138,11 @@ class Responders:
         st = self.st
         inc = st.incidents.get(resp.incident_id) if resp.incident_id is not None else None
         if resp.incident_id is not None and inc is None:
-            resp.incident_id = resp.assigned_by = None
+            lent = (resp.assigned_by or "").startswith(CORE_PREFIX)
+            # Lent to another partition's incident (not ours to see): it stays lent until
+            # the unit reports itself done or that core gives it back (RETURN).
+            if not lent or status in LEAVING:
+                resp.incident_id = resp.assigned_by = None
         if inc is not None:
             self._assigned_report(resp, inc, status, now, effects)
 

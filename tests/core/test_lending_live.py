@@ -14,6 +14,7 @@ from protocols.mqtt import MqttSettings, Transport
 from protocols.schemas import (
     Action,
     IncidentState,
+    IncidentStatus,
     ResponderReport,
     ResponderStatus,
     UnitKind,
@@ -21,6 +22,7 @@ from protocols.schemas import (
 from tests.fault_helpers import Source, poll
 from tests.partitioned import MAPO, alarm, both_ready, cores, incidents
 from tests.processes import retained_state
+from tests.state_lookup import must
 
 pytestmark = pytest.mark.slow
 __all__ = ["cores"]  # the fixture, used by name
@@ -29,10 +31,12 @@ YEONGDEUNGPO = (37.5222, 126.9103)
 UNIT = "police-y1"
 
 
-async def report_unit(settings: MqttSettings) -> None:
+async def report_unit(
+    settings: MqttSettings, status: ResponderStatus = ResponderStatus.AVAILABLE
+) -> None:
     """A south police car on the south bank of the Han, published into its district."""
     report = ResponderReport(
-        responder_id=UNIT, kind=UnitKind.POLICE, status=ResponderStatus.AVAILABLE,
+        responder_id=UNIT, kind=UnitKind.POLICE, status=status,
         lat=37.528, lon=126.912, ts=time.time(),
     )  # fmt: skip
     async with Transport(settings, f"unit-{time.monotonic_ns()}") as t:
@@ -91,3 +95,32 @@ async def test_two_partitions_dispatching_one_unit_get_one_success_and_one_refus
         assert s_reply.reason == (
             f"responder {UNIT} is already assigned to {north} (dispatched by ansim-core-north)"
         )
+
+
+async def test_a_lent_units_report_on_scene_moves_the_borrowing_incident(
+    cores: Any, mqtt_settings: MqttSettings
+) -> None:
+    """Its tracker publishes into its home district, which the north reads across the
+    border: the north's incident follows it, the south keeps it lent."""
+    await both_ready(mqtt_settings)
+    await report_unit(mqtt_settings)
+    async with Source(mqtt_settings, "app", operators=("op-n",), resend_s=1.0) as app:
+        await app.raise_sos(alarm(1, MAPO))
+        await poll(lambda: "a1" in app.receipts, 20, "the receipt")
+        north = app.receipts["a1"].incident_id
+
+        def recommended(found: dict[str, IncidentState]) -> bool:
+            return north in found and UNIT in [r.responder_id for r in found[north].recommended]
+
+        await picture(mqtt_settings, recommended)
+        reply = await app.command("op-n", "c1", partition="north", action=Action.DISPATCH,
+                                  incident_id=north, responder_id=UNIT)  # fmt: skip
+        assert reply.ok, reply.reason
+    await picture(mqtt_settings, lambda found: UNIT in found[north].responders)
+    await report_unit(mqtt_settings, ResponderStatus.ON_SCENE)
+    found = await picture(
+        mqtt_settings, lambda found: found[north].status is IncidentStatus.ON_SCENE
+    )
+    assert found[north].responders == (UNIT,)
+    unit = must(await retained_state(mqtt_settings), "responder", UNIT)
+    assert (unit.status, unit.incident_id) == (ResponderStatus.ON_SCENE, north)

@@ -145,3 +145,58 @@ def test_only_a_partitions_core_may_borrow_and_only_its_own_units_are_lent() -> 
     )
     not_mine = reply_of(north.handle_command(theirs, DAY + 10, Role.OPERATOR))
     assert not_mine.reason == "responder police-y1 is not a unit of this partition"
+
+
+def lend_to_north() -> tuple[Engine, Engine, str, str]:
+    north, south, n1, s1 = setup()
+    (ask,) = asks(north.handle_command(
+        command("op-n", "c1", action=Action.DISPATCH, incident_id=n1, responder_id="police-y1"),
+        DAY + 10,
+    ))  # fmt: skip
+    lent = reply_of(south.handle_command(as_north(ask), DAY + 11, Role.OPERATOR))
+    north.handle_event(lent, DAY + 12)
+    return north, south, n1, s1
+
+
+def report(status: ResponderStatus, ts: float) -> ResponderReport:
+    """The lent unit's tracker, read by its owner and, across the border, by the borrower."""
+    return msgspec.structs.replace(unit(ts), status=status)
+
+
+def test_a_lent_units_reports_move_the_borrowing_incident_and_keep_it_lent() -> None:
+    north, south, n1, s1 = lend_to_north()
+    for status, at in ((ResponderStatus.DISPATCHED, 20), (ResponderStatus.ON_SCENE, 30)):
+        for e in (north, south):
+            e.handle_event(report(status, DAY + at), DAY + at)
+        # The owner keeps it lent to the north's incident, which it cannot see.
+        held = south.responder_state("police-y1")
+        assert (held.status, held.incident_id) == (status, n1)
+        refused = reply_of(south.handle_command(command(
+            "op-s", f"s{at}", action=Action.DISPATCH, incident_id=s1, responder_id="police-y1",
+        ), DAY + at + 1))  # fmt: skip
+        assert refused.reason.startswith(f"responder police-y1 is already assigned to {n1}")
+    state = north.incident_state(n1, DAY + 31)
+    assert state.status is IncidentStatus.ON_SCENE and state.responders == ("police-y1",)
+    assert "police-y1 reported on scene" in [h.detail for h in state.history]
+
+    # Done: it reports itself available; both cores let it go, the north says so.
+    for e in (north, south):
+        e.handle_event(report(ResponderStatus.AVAILABLE, DAY + 40), DAY + 40)
+    assert south.responder_state("police-y1").incident_id is None
+    after = north.incident_state(n1, DAY + 41)
+    assert after.responders == () and "police-y1" in after.alert
+
+
+def test_a_return_after_the_units_reports_still_frees_it() -> None:
+    north, south, n1, _ = lend_to_north()
+    for e in (north, south):
+        e.handle_event(report(ResponderStatus.ON_SCENE, DAY + 20), DAY + 20)
+    out = north.handle_command(
+        command("op-n", "c2", action=Action.RESOLVE, incident_id=n1, disposition="escorted"),
+        DAY + 30,
+    )
+    (back,) = asks(out)
+    done = reply_of(south.handle_command(as_north(back), DAY + 31, Role.OPERATOR))
+    assert done.ok and done.reason == f"police-y1 is back from {n1}"
+    freed = south.responder_state("police-y1")
+    assert (freed.status, freed.incident_id) == (ResponderStatus.AVAILABLE, None)
