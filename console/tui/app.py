@@ -40,6 +40,7 @@ from console.tui.colors import native_ansi
 from console.tui.commands import AnsimCommands
 from console.tui.keys_text import translate_bindings, translate_tree
 from console.tui.language import LanguageCommands
+from console.tui.merged import scoped_summary
 from console.tui.messages import LinkStateChanged, ReplyReceived
 from console.tui.panes import PaneSwitch
 from console.tui.presence import others_online
@@ -219,9 +220,13 @@ class AnsimApp(SelectionWatch, PaneSwitch, SupervisorActions, App[int]):
                 self._dirty.add("closed")
             if changes.shift:
                 self._dirty.add("supervisor")
-            if changes.summary or changes.presence:
+            scoped = self.cfg.scope_of(self.operator) is not None
+            if changes.summary or changes.presence or (scoped and changes.incidents):
                 others = others_online(self.store.presence, None, self.operator, self.clock())
-                self.status_bar.update_state(summary=self.store.summary, others=others)
+                summary = self.store.summary
+                if scoped:  # its districts' counts, not its partition's
+                    summary = scoped_summary(summary, self.store.incidents.values())
+                self.status_bar.update_state(summary=summary, others=others)
             self._draw_pane()
         # The picture may be complete on a frame that changed no incident (a summary, a
         # camera page, a presence): the start-up pin must end then too.

@@ -8,11 +8,31 @@ names the cores, so the status bar of the city supervisor reads "2 cores".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from protocols.schemas import ClosedIncident, ClosedList, Summary
+from protocols.schemas import ClosedIncident, ClosedList, IncidentState, IncidentStatus, Summary
+
+
+def scoped_summary(summary: Summary | None, incidents: Iterable[IncidentState]) -> Summary | None:
+    """A seat scoped to some districts counts what it is sent (its districts' incidents),
+    not its partitions' summary: "P1 5" over a queue of one P1 would send an operator
+    looking for four alarms that are other offices' to answer."""
+    if summary is None:
+        return None
+    by_priority, total, oldest = [0, 0, 0, 0], 0, None
+    for incident in incidents:
+        if incident.status.is_closed:
+            continue
+        total += 1
+        if 1 <= incident.priority <= 4:
+            by_priority[incident.priority - 1] += 1
+        if incident.status is IncidentStatus.NEW and (oldest is None or incident.created < oldest):
+            oldest = incident.created
+    return msgspec.structs.replace(
+        summary, open_by_priority=tuple(by_priority), open_total=total, oldest_unacked=oldest
+    )
 
 
 def merge_summaries(summaries: Mapping[str, Summary]) -> Summary | None:

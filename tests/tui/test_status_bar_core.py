@@ -58,3 +58,33 @@ async def test_a_city_wide_seat_shows_the_partitions_merged() -> None:
         await pilot.pause()
         text = str(bar.render())
         assert "P1 1 P2 2 open 3" in text and "2 cores" in text
+
+
+async def test_a_scoped_seat_counts_its_districts_not_its_partition() -> None:
+    """The partition's summary says 5 P1; the Jongno seat is sent one of them."""
+    from console.config import Config
+    from console.tui.app import AnsimApp
+    from console.tui.state_store import StateStore
+    from protocols.schemas import IncidentStatus
+    from tests.tui.ui_fixtures import Recorder, clock, incident
+
+    store = StateStore()
+    store.apply(Summary(ts=NOW, open_by_priority=(5, 3, 0, 0), open_total=8, oldest_unacked=NOW))
+    store.apply(incident(1, district="Jongno-gu", created=NOW - 30))
+    store.apply(incident(2, district="Jongno-gu", priority=2, status=IncidentStatus.RESOLVED))
+    cfg = Config(scopes={"op1": ["Jongno-gu"]})
+    app = AnsimApp(cfg, store=store, operator="op1", role="operator", send_command=Recorder(),
+                   clock=clock, connected=True)  # fmt: skip
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        text = str(app.status_bar.render())
+        assert "P1 1 P2 0 open 1" in text, text
+        store.apply(incident(3, district="Jongno-gu", priority=2))  # a new one arrives
+        app.drain()
+        await pilot.pause()
+        assert "P1 1 P2 1 open 2" in str(app.status_bar.render())
+    unscoped = AnsimApp(store=store, operator="op1", role="operator", send_command=Recorder(),
+                        clock=clock, connected=True)  # fmt: skip
+    async with unscoped.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        assert "P1 5 P2 3 open 8" in str(unscoped.status_bar.render())  # as the core says
