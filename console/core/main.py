@@ -12,6 +12,7 @@ from collections.abc import Callable
 from console.config import Config, ConfigError, for_partition
 from console.core.journal_checks import open_checked
 from console.core.service import Core
+from console.engine.settings import OwnersConfig
 from console.journal.store import Journal, JournalError
 
 log = logging.getLogger("ansim.core")
@@ -23,6 +24,8 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     except ConfigError as exc:
         print(f"ansim core: {exc}", file=sys.stderr)
         return 2
+    for gap in owner_gaps(cfg.owners):
+        log.warning("%s", gap)
     try:
         journal, _ = open_checked(cfg, getattr(args, "journal", None))
     except JournalError as exc:
@@ -33,6 +36,25 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         return _run_leased(cfg, journal, client_id)
     core = Core(cfg, journal, client_id=client_id)
     return _run_until_signalled(core)
+
+
+def owner_gaps(owners: OwnersConfig) -> list[str]:
+    """What a core without first come refuses wholesale: a kind of id nobody is named for.
+
+    Legal (a city whose cameras come only through Frigate, say), but more often a table
+    forgotten while turning first come off for partitions: said once at start, so the
+    dead letters that follow have an explanation in the log."""
+    if owners.first_come:
+        return []
+    tables = (("cameras", owners.cameras, "camera reports and CCTV events"),
+              ("responders", owners.responders, "unit reports"),
+              ("senders", owners.senders, "CAP alerts"))  # fmt: skip
+    return [
+        f"[owners] first_come is off and [owners.{name}] names no source: every one of"
+        f" the {what} from a source will be refused"
+        for name, table, what in tables
+        if not table
+    ]
 
 
 def _run_leased(cfg: Config, journal: Journal, client_id: str | None) -> int:
