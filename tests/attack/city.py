@@ -51,6 +51,30 @@ def account(broker: DeployBroker, user: str) -> Client:
     ).connected()
 
 
+def retained_picture(broker: DeployBroker) -> dict[str, Any]:
+    """What a fresh console is sent: the retained state, read by the probe account op3,
+    until live traffic or a quiet moment."""
+    probe = Client(
+        broker, "probe", username="op3", password=broker.passwords["op3"], tls=False
+    ).connected()
+    try:
+        probe.subscribe(topics.STATE_ALL)
+        found: dict[str, Any] = {}
+        while True:
+            try:
+                message = probe.inbox.get(timeout=0.4)
+            except queue.Empty:
+                return found
+            if not message.retain:
+                return found
+            if message.payload:
+                found[message.topic] = codec.decode_any(
+                    message.payload, max_bytes=codec.MAX_STATE_PAYLOAD
+                )
+    finally:
+        probe.close()
+
+
 def wait(predicate: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
     """Poll until ``predicate()`` holds: the processes under test set the pace."""
     deadline = time.monotonic() + timeout_s
@@ -213,26 +237,7 @@ class City:
     # --- what a fresh console sees ---------------------------------------------------------
 
     def retained(self) -> dict[str, Any]:
-        probe = Client(
-            self.broker, "probe", username="op3", password=self.broker.passwords["op3"],
-            tls=False,
-        ).connected()  # fmt: skip
-        try:
-            probe.subscribe(topics.STATE_ALL)
-            found: dict[str, Any] = {}
-            while True:  # the retained picture, until live traffic or a quiet moment
-                try:
-                    message = probe.inbox.get(timeout=0.4)
-                except queue.Empty:
-                    return found
-                if not message.retain:
-                    return found
-                if message.payload:
-                    found[message.topic] = codec.decode_any(
-                        message.payload, max_bytes=codec.MAX_STATE_PAYLOAD
-                    )
-        finally:
-            probe.close()
+        return retained_picture(self.broker)
 
     def summary(self) -> Summary | None:
         state = self.retained().get(topics.STATE_SUMMARY)

@@ -12,7 +12,6 @@ journaled and refused (its SQLite journal, read-only), and whether each core is 
 from __future__ import annotations
 
 import contextlib
-import queue
 import sqlite3
 import subprocess
 import time
@@ -27,7 +26,7 @@ from console.engine.districts import DistrictMap
 from console.engine.partitions import Partitions
 from protocols import codec, topics
 from protocols.schemas import DistrictCameras, IncidentState, Reply, ResponderState, Summary
-from tests.attack.city import account, wait
+from tests.attack.city import account, retained_picture, wait
 from tests.partitioned import NORTH, SOUTH, owners
 from tests.processes import AnsimProcess, write_config
 from tests.secure_broker import DEPLOY, Client, DeployBroker
@@ -286,26 +285,7 @@ class PartitionedCity:
     # --- what a fresh city-wide console sees ------------------------------------------
 
     def retained(self) -> dict[str, Any]:
-        probe = Client(
-            self.broker, "probe", username="op3", password=self.broker.passwords["op3"],
-            tls=False,
-        ).connected()  # fmt: skip
-        try:
-            probe.subscribe(topics.STATE_ALL)
-            found: dict[str, Any] = {}
-            while True:  # the retained picture, until live traffic or a quiet moment
-                try:
-                    message = probe.inbox.get(timeout=0.4)
-                except queue.Empty:
-                    return found
-                if not message.retain:
-                    return found
-                if message.payload:
-                    found[message.topic] = codec.decode_any(
-                        message.payload, max_bytes=codec.MAX_STATE_PAYLOAD
-                    )
-        finally:
-            probe.close()
+        return retained_picture(self.broker)
 
     def summaries(self) -> dict[str, Summary]:
         return {
