@@ -124,6 +124,11 @@ class CommandActions(_Base):
         return inc
 
     def send(self, action: Action, inc: IncidentState, **fields: Any) -> Command | None:
+        return self.send_about(action, describe(inc), incident_id=inc.id, **fields)
+
+    def send_about(self, action: Action, about: str, **fields: Any) -> Command | None:
+        """Send a command; ``about`` names what it concerns in the notices that follow
+        (an incident, or a handover note, which concerns none)."""
         if not self.connected or self.send_command is None:
             self.notify(_("Not connected to the broker: command NOT sent."), severity="error")
             return None
@@ -133,11 +138,10 @@ class CommandActions(_Base):
             operator=self.operator,
             action=action,
             ts=self.clock(),
-            incident_id=inc.id,
             **fields,
         )
         self._sent[command.cmd_id] = command
-        self._about[command.cmd_id] = describe(inc)
+        self._about[command.cmd_id] = about
         self._deliver(command)
         return command
 

@@ -9,11 +9,11 @@ sent without one.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 from console.tui.actions import CommandActions, describe
 from console.tui.screens.reassign import HandoverScreen, ReassignScreen
-from protocols.schemas import Action, Command
+from protocols.schemas import Action
 from widgets.i18n import _
 
 SUPERVISING: Final = frozenset({"reassign", "handover"})
@@ -36,23 +36,6 @@ class SupervisorActions(CommandActions):
     def action_handover(self) -> None:
         def written(text: str | None) -> None:
             if text:
-                self._send_without_incident(Action.HANDOVER, _("Handover note"), text=text)
+                self.send_about(Action.HANDOVER, _("Handover note"), text=text)
 
         self.push_screen(HandoverScreen(), written)
-
-    def _send_without_incident(self, action: Action, about: str, **fields: Any) -> None:
-        """Like ``send``, for a command that concerns no incident; ``about`` names it."""
-        if not self.connected or self.send_command is None:
-            self.notify(_("Not connected to the broker: command NOT sent."), severity="error")
-            return
-        self._seq += 1
-        command = Command(
-            cmd_id=f"{self.operator}-{self._session}-{self._seq}",
-            operator=self.operator,
-            action=action,
-            ts=self.clock(),
-            **fields,
-        )
-        self._sent[command.cmd_id] = command
-        self._about[command.cmd_id] = about
-        self._deliver(command)
